@@ -1,0 +1,20 @@
+//! Warden's domain vocabulary, shared by every other crate.
+//!
+//! Owns: validated identifiers ([`AgentId`], [`SessionId`]), the telemetry event
+//! schema and its validation ([`event`]), RFC 8785 canonical JSON ([`canonical`]),
+//! context commitments ([`commitment`]), the named limits ([`limits`]) and the
+//! [`Clock`] abstraction.
+//!
+//! Must not depend on: any other Warden crate, tokio, hyper or a database. Everything
+//! here is pure and deterministic: time and randomness come in as arguments.
+
+pub mod canonical;
+pub mod clock;
+pub mod commitment;
+pub mod event;
+pub mod ids;
+pub mod limits;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use event::{FieldError, LoggedEvent, TelemetryEvent};
+pub use ids::{AgentId, SessionId};
