@@ -1,0 +1,151 @@
+//! Persistence for the verifiable log, behind one narrow interface.
+//!
+//! Owns: the [`Store`] trait (the only thing log logic may call), its SQLite
+//! implementation ([`sqlite`]), the sequencer/integrator that turns submissions
+//! into durable, integrated leaves with group commit ([`log`]), checkpoint
+//! publishing, and the offline audit behind `warden log verify --data-dir`
+//! ([`audit`]).
+//!
+//! Must not depend on: HTTP (axum, hyper) or the server. A PostgreSQL store is a
+//! second implementation of [`Store`]; nothing in [`log`] or [`audit`] changes.
+
+pub mod audit;
+pub mod log;
+pub mod sqlite;
+
+use warden_ledger::{Hash, NodeId};
+
+/// A leaf ready to be sequenced: its bytes, its RFC 6962 leaf hash (computed on
+/// the submitter's thread, off the sequencer's critical path) and, when Warden
+/// committed to a context, the material kept apart from the log.
+#[derive(Debug, Clone)]
+pub struct NewLeaf {
+    leaf: Vec<u8>,
+    // INVARIANT: `leaf_hash == warden_ledger::leaf_hash(&leaf)`; set only by `new`.
+    leaf_hash: Hash,
+    context: Option<ContextRecord>,
+}
+
+impl NewLeaf {
+    /// A leaf and, optionally, the context its event commits to.
+    pub fn new(leaf: Vec<u8>, context: Option<ContextRecord>) -> Self {
+        let leaf_hash = warden_ledger::leaf_hash(&leaf);
+        Self { leaf, leaf_hash, context }
+    }
+
+    /// The exact leaf bytes (canonical event JSON).
+    pub fn leaf(&self) -> &[u8] {
+        &self.leaf
+    }
+
+    /// `SHA-256(0x00 ‖ leaf)`.
+    pub fn leaf_hash(&self) -> Hash {
+        self.leaf_hash
+    }
+
+    /// Context and salt opening the event's commitment, if any.
+    pub fn context(&self) -> Option<&ContextRecord> {
+        self.context.as_ref()
+    }
+}
+
+/// Context material stored apart from the log, deletable when it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextRecord {
+    /// The per-event salt.
+    pub salt: Vec<u8>,
+    /// Canonical JSON of the context.
+    pub canonical_context: Vec<u8>,
+    /// Unix seconds after which the context may be deleted.
+    pub expires_at_unix_s: i64,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash at that size.
+    pub root: Hash,
+    /// The whole signed note.
+    pub note: String,
+}
+
+/// Store failures. Any of these fails the request that caused it (fail closed).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Stored data violates an invariant (tampering or a bug).
+    #[error("store is inconsistent: {0}")]
+    Corrupt(String),
+    /// A checkpoint for this size already exists with a different root.
+    #[error("refusing to sign a second root for tree size {size}")]
+    Equivocation {
+        /// The tree size.
+        size: u64,
+    },
+    /// The log's writer has stopped.
+    #[error("log writer is not running")]
+    Closed,
+    /// The log is too busy to accept more work right now.
+    #[error("log is overloaded; retry later")]
+    Overloaded,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Database(e.to_string())
+    }
+}
+
+/// The narrow interface between log logic and a database.
+///
+/// INVARIANT: implementations make `append_leaves` and `put_checkpoint` durable
+/// (fsync or equivalent) before returning `Ok`; `integrate` may be lazily durable,
+/// because integration is recomputed from the durable leaves after a crash.
+pub trait Store: Send + Sync + 'static {
+    /// Sequencing: durably appends `leaves` at indexes `first..first+len`, where
+    /// `first` must equal the current number of leaves.
+    fn append_leaves(&self, first: u64, leaves: &[NewLeaf]) -> Result<(), StoreError>;
+    /// Number of durably sequenced leaves.
+    fn sequenced_size(&self) -> Result<u64, StoreError>;
+    /// Leaves `[start, end)`, in order.
+    fn read_leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Integration: stores completed subtree hashes and the new integrated size
+    /// atomically.
+    fn integrate(&self, nodes: &[(NodeId, Hash)], new_size: u64) -> Result<(), StoreError>;
+    /// Number of leaves whose hashes are integrated into the tree.
+    fn integrated_size(&self) -> Result<u64, StoreError>;
+    /// The hashes of `ids`, in order; a missing node is an error.
+    fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError>;
+    /// Up to `count` consecutive node hashes of one level, starting at `index`.
+    fn read_level(&self, level: u8, index: u64, count: u64) -> Result<Vec<Hash>, StoreError>;
+    /// Publishing: durably stores a signed checkpoint. Storing the same root again
+    /// for a size is a no-op; a different root is [`StoreError::Equivocation`].
+    fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError>;
+    /// The checkpoint with the largest size.
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
+    /// Checkpoints with size greater than `after_size`, smallest first, at most `limit`.
+    fn checkpoints_after(&self, after_size: Option<u64>, limit: usize) -> Result<Vec<StoredCheckpoint>, StoreError>;
+    /// The context record of the entry at `index`, if kept.
+    fn context(&self, index: u64) -> Result<Option<ContextRecord>, StoreError>;
+    /// Deletes contexts that expired at or before `now_unix_s`; returns how many.
+    fn delete_expired_contexts(&self, now_unix_s: i64) -> Result<u64, StoreError>;
+    /// A value from the store's small key-value metadata table.
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Sets a metadata value, durably.
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+}
+
+/// Adapts a [`Store`] to the ledger's proof code.
+#[derive(Debug)]
+pub struct StoreNodes<'a, S: ?Sized>(pub &'a S);
+
+impl<S: Store + ?Sized> warden_ledger::NodeReader for StoreNodes<'_, S> {
+    type Error = StoreError;
+    fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        self.0.read_nodes(ids)
+    }
+}

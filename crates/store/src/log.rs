@@ -1,0 +1,407 @@
+//! The log pipeline: sequencing, integration and publishing, as separate steps.
+//!
+//! 1. **Sequencing** — [`Log::append`] hands leaves to one writer thread, which
+//!    gathers whatever requests are waiting (group commit), durably appends them in
+//!    one transaction and only then acknowledges each with its indexes.
+//! 2. **Integration** — the same thread then extends the tree's right edge
+//!    ([`CompactRange`]) and stores the newly completed subtree hashes. After a
+//!    crash, integration resumes from the durable leaves.
+//! 3. **Publishing** — [`Log::publish`] signs a checkpoint of the integrated tree,
+//!    stores it durably and only then serves it.
+//!
+//! INVARIANT: the log never signs two different roots for one size. Roots are a
+//! pure function of durable leaves, the store refuses a second root for a size, and
+//! start-up refuses a store whose latest checkpoint disagrees with its leaves.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use warden_ledger::checkpoint::Checkpoint;
+use warden_ledger::note::NoteSigner;
+use warden_ledger::proof::{ProofError, consistency_proof, inclusion_proof, root_at};
+use warden_ledger::tile::{TILE_HEIGHT, TILE_WIDTH, TileId, push_bundle_entry};
+use warden_ledger::{CompactRange, Hash, NodeId, leaf_hash};
+
+use crate::{NewLeaf, Store, StoreError, StoreNodes, StoredCheckpoint};
+
+/// Append requests that may wait for the writer before callers are told to back off.
+pub const APPEND_QUEUE_REQUESTS_MAX: usize = 256;
+/// Most leaves one group commit writes.
+pub const GROUP_COMMIT_LEAVES_MAX: usize = 20_000;
+/// How long an append waits for room in the queue.
+pub const APPEND_QUEUE_WAIT_MS_MAX: u64 = 10_000;
+/// Leaves read per step when integration catches up after a restart.
+const CATCH_UP_LEAVES_MAX: u64 = 50_000;
+
+/// Why a log read or write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The request is malformed or out of range.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The thing asked for does not exist (yet).
+    #[error("{0}")]
+    NotFound(String),
+    /// The store failed; the operation did not happen.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ProofError<StoreError>> for LogError {
+    fn from(e: ProofError<StoreError>) -> Self {
+        match e {
+            ProofError::InvalidRequest(m) => Self::BadRequest(m),
+            ProofError::Store(s) => Self::Store(s),
+            ProofError::ShortRead { .. } => Self::Store(StoreError::Corrupt(e.to_string())),
+        }
+    }
+}
+
+/// The integrated tree: its size and root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeHead {
+    /// Leaves integrated.
+    pub size: u64,
+    /// RFC 6962 root of those leaves.
+    pub root: Hash,
+}
+
+struct AppendRequest {
+    leaves: Vec<NewLeaf>,
+    reply: oneshot::Sender<Result<u64, StoreError>>,
+}
+
+/// The verifiable log over a [`Store`].
+pub struct Log {
+    store: Arc<dyn Store>,
+    queue: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    head: watch::Receiver<TreeHead>,
+    sequenced: Arc<AtomicU64>,
+    // INVARIANT: only ever replaced by a checkpoint of larger size that is already durable.
+    checkpoint: RwLock<Option<Arc<StoredCheckpoint>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log").field("head", &*self.head.borrow()).finish_non_exhaustive()
+    }
+}
+
+/// Brings integration up to the durable leaves; returns the right edge.
+fn catch_up(store: &dyn Store) -> Result<CompactRange, StoreError> {
+    let integrated = store.integrated_size()?;
+    let edge_hashes = store.read_nodes(&CompactRange::edge_nodes(integrated))?;
+    let mut edge = CompactRange::restore(integrated, edge_hashes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sequenced = store.sequenced_size()?;
+    while edge.size() < sequenced {
+        let end = sequenced.min(edge.size() + CATCH_UP_LEAVES_MAX);
+        let leaves = store.read_leaves(edge.size(), end)?;
+        let mut nodes = Vec::new();
+        for leaf in &leaves {
+            edge.append(leaf_hash(leaf), |id, h| nodes.push((id, h)));
+        }
+        store.integrate(&nodes, edge.size())?;
+    }
+    Ok(edge)
+}
+
+impl Log {
+    /// Opens the log: resumes integration, checks the latest checkpoint against the
+    /// leaves and starts the writer thread.
+    pub fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+        let edge = catch_up(store.as_ref())?;
+        let head = TreeHead { size: edge.size(), root: edge.root() };
+        let latest = store.latest_checkpoint()?;
+        if let Some(cp) = &latest {
+            let root = if cp.size > head.size {
+                return Err(StoreError::Corrupt(format!(
+                    "latest checkpoint is for {} leaves but only {} are stored",
+                    cp.size, head.size
+                )));
+            } else {
+                root_at(&StoreNodes(store.as_ref()), cp.size).map_err(|e| StoreError::Corrupt(e.to_string()))?
+            };
+            if root != cp.root {
+                return Err(StoreError::Corrupt(format!(
+                    "the stored leaves do not produce the root signed for tree size {}",
+                    cp.size
+                )));
+            }
+        }
+        let (head_tx, head_rx) = watch::channel(head);
+        let (queue_tx, queue_rx) = mpsc::channel(APPEND_QUEUE_REQUESTS_MAX);
+        let sequenced = Arc::new(AtomicU64::new(head.size));
+        let writer = {
+            let store = Arc::clone(&store);
+            let sequenced = Arc::clone(&sequenced);
+            std::thread::Builder::new()
+                .name("warden-log-writer".into())
+                .spawn(move || writer_loop(store.as_ref(), edge, queue_rx, &head_tx, &sequenced))
+                .map_err(|e| StoreError::Database(format!("cannot start the log writer: {e}")))?
+        };
+        Ok(Self {
+            store,
+            queue: Mutex::new(Some(queue_tx)),
+            head: head_rx,
+            sequenced,
+            checkpoint: RwLock::new(latest.map(Arc::new)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Sequences `leaves` durably; returns the index of the first. Resolves only
+    /// after the leaves are committed to stable storage.
+    pub async fn append(&self, leaves: Vec<NewLeaf>) -> Result<u64, StoreError> {
+        if leaves.is_empty() {
+            return Ok(self.sequenced.load(Ordering::Acquire));
+        }
+        let queue = self.queue.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        queue
+            .send_timeout(AppendRequest { leaves, reply }, Duration::from_millis(APPEND_QUEUE_WAIT_MS_MAX))
+            .await
+            .map_err(|e| match e {
+                mpsc::error::SendTimeoutError::Timeout(_) => StoreError::Overloaded,
+                mpsc::error::SendTimeoutError::Closed(_) => StoreError::Closed,
+            })?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops accepting appends, lets the writer finish what it acknowledged and
+    /// integrate it, and waits for it.
+    pub fn shutdown(&self) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.take();
+        }
+        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("log writer panicked during shutdown");
+        }
+    }
+
+    /// True while the writer thread is running.
+    pub fn is_writer_running(&self) -> bool {
+        self.writer.lock().ok().and_then(|w| w.as_ref().map(|h| !h.is_finished())).unwrap_or(false)
+    }
+
+    /// The integrated tree head.
+    pub fn head(&self) -> TreeHead {
+        *self.head.borrow()
+    }
+
+    /// Number of durably sequenced leaves (acknowledged or about to be).
+    pub fn sequenced_size(&self) -> u64 {
+        self.sequenced.load(Ordering::Acquire)
+    }
+
+    /// The store behind the log.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The latest published checkpoint.
+    pub fn checkpoint(&self) -> Option<Arc<StoredCheckpoint>> {
+        self.checkpoint.read().ok().and_then(|c| c.clone())
+    }
+
+    /// Signs and durably stores a checkpoint of the integrated tree if it grew
+    /// since the last one (or if there is none yet). Returns the new checkpoint.
+    pub fn publish(&self, signer: &NoteSigner) -> Result<Option<Arc<StoredCheckpoint>>, LogError> {
+        let head = self.head();
+        if let Some(cp) = self.checkpoint()
+            && cp.size >= head.size
+        {
+            return Ok(None);
+        }
+        let body = Checkpoint { origin: signer.name().to_owned(), size: head.size, root: head.root };
+        let note = signer.sign(&body.to_text()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let stored = StoredCheckpoint { size: head.size, root: head.root, note };
+        self.store.put_checkpoint(&stored)?;
+        let stored = Arc::new(stored);
+        if let Ok(mut slot) = self.checkpoint.write() {
+            *slot = Some(Arc::clone(&stored));
+        }
+        Ok(Some(stored))
+    }
+
+    /// The leaf at `index`.
+    pub fn entry(&self, index: u64) -> Result<Vec<u8>, LogError> {
+        let size = self.sequenced_size();
+        if index >= size {
+            return Err(LogError::NotFound(format!("entry {index} does not exist; the log has {size} entries")));
+        }
+        self.store.read_leaves(index, index + 1)?.pop().ok_or_else(|| {
+            LogError::Store(StoreError::Corrupt(format!("entry {index} is missing")))
+        })
+    }
+
+    fn check_size(&self, tree_size: u64, name: &str) -> Result<(), LogError> {
+        let head = self.head();
+        if tree_size > head.size {
+            return Err(LogError::NotFound(format!(
+                "`{name}` {tree_size} is larger than the integrated tree ({} leaves)",
+                head.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// The audit path of `index` in the tree of `tree_size` leaves.
+    pub fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<Vec<Hash>, LogError> {
+        self.check_size(tree_size, "tree_size")?;
+        if index >= tree_size {
+            return Err(LogError::BadRequest(format!("`index` {index} must be below `tree_size` {tree_size}")));
+        }
+        Ok(inclusion_proof(&StoreNodes(self.store.as_ref()), index, tree_size)?)
+    }
+
+    /// The consistency proof between two tree sizes.
+    pub fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, LogError> {
+        self.check_size(to, "to")?;
+        if from > to {
+            return Err(LogError::BadRequest(format!("`from` {from} must not be larger than `to` {to}")));
+        }
+        Ok(consistency_proof(&StoreNodes(self.store.as_ref()), from, to)?)
+    }
+
+    /// The root of the tree's first `tree_size` leaves.
+    pub fn root_at(&self, tree_size: u64) -> Result<Hash, LogError> {
+        self.check_size(tree_size, "tree_size")?;
+        Ok(root_at(&StoreNodes(self.store.as_ref()), tree_size)?)
+    }
+
+    /// The bytes of a C2SP tile (hash tile or entry bundle), if the tree has it.
+    pub fn tile(&self, tile: &TileId) -> Result<Vec<u8>, LogError> {
+        let not_found = || LogError::NotFound(format!("tile `{}` is beyond the log", tile.path()));
+        let needed = tile.tree_size_needed().ok_or_else(not_found)?;
+        let first = tile.index.checked_mul(TILE_WIDTH).ok_or_else(not_found)?;
+        match tile.level {
+            Some(level) => {
+                if needed > self.head().size {
+                    return Err(not_found());
+                }
+                let hashes = self.store.read_level(level * TILE_HEIGHT, first, tile.width)?;
+                if hashes.len() as u64 != tile.width {
+                    return Err(StoreError::Corrupt(format!("tile `{}` is incomplete", tile.path())).into());
+                }
+                Ok(hashes.iter().flat_map(|h| h.0).collect())
+            }
+            None => {
+                if needed > self.sequenced_size() {
+                    return Err(not_found());
+                }
+                let mut bundle = Vec::new();
+                for leaf in self.store.read_leaves(first, first + tile.width)? {
+                    push_bundle_entry(&mut bundle, &leaf).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                }
+                Ok(bundle)
+            }
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn writer_loop(
+    store: &dyn Store,
+    mut edge: CompactRange,
+    mut queue: mpsc::Receiver<AppendRequest>,
+    head: &watch::Sender<TreeHead>,
+    sequenced: &AtomicU64,
+) {
+    let mut next = edge.size();
+    while let Some(first) = queue.blocking_recv() {
+        // Group commit: take every request already waiting, up to the limit.
+        let mut requests = vec![first];
+        let mut count = requests.iter().map(|r| r.leaves.len()).sum::<usize>();
+        while count < GROUP_COMMIT_LEAVES_MAX {
+            match queue.try_recv() {
+                Ok(r) => {
+                    count += r.leaves.len();
+                    requests.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut leaves = Vec::with_capacity(count);
+        let mut replies = Vec::with_capacity(requests.len());
+        for r in requests {
+            replies.push((next + leaves.len() as u64, r.reply));
+            leaves.extend(r.leaves);
+        }
+        match store.append_leaves(next, &leaves) {
+            Ok(()) => {
+                next += leaves.len() as u64;
+                sequenced.store(next, Ordering::Release);
+                for (index, reply) in replies {
+                    let _ = reply.send(Ok(index));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sequencing failed; the batch was not acknowledged");
+                for (_, reply) in replies {
+                    let _ = reply.send(Err(StoreError::Database(e.to_string())));
+                }
+            }
+        }
+        edge = integrate(store, edge, &leaves, next, head);
+        next = edge.size().max(store.sequenced_size().unwrap_or(next));
+        sequenced.store(next, Ordering::Release);
+    }
+    // Drain: integrate whatever was sequenced but not yet integrated.
+    if let Err(e) = catch_up(store) {
+        tracing::error!(error = %e, "final integration failed; it will resume at next start");
+    }
+}
+
+/// Integrates freshly sequenced `leaves`; on any failure falls back to re-reading
+/// the store so integration never diverges from the durable leaves.
+fn integrate(
+    store: &dyn Store,
+    mut edge: CompactRange,
+    leaves: &[NewLeaf],
+    sequenced: u64,
+    head: &watch::Sender<TreeHead>,
+) -> CompactRange {
+    let in_step = edge.size() + leaves.len() as u64 == sequenced;
+    let result = if in_step {
+        let mut nodes = Vec::with_capacity(leaves.len() * 2);
+        for leaf in leaves {
+            edge.append(leaf.leaf_hash(), |id: NodeId, h| nodes.push((id, h)));
+        }
+        store.integrate(&nodes, edge.size()).map(|()| edge)
+    } else {
+        catch_up(store)
+    };
+    match result {
+        Ok(edge) => {
+            head.send_replace(TreeHead { size: edge.size(), root: edge.root() });
+            edge
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "integration failed; retrying from the durable leaves");
+            match catch_up(store) {
+                Ok(edge) => {
+                    head.send_replace(TreeHead { size: edge.size(), root: edge.root() });
+                    edge
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "integration cannot catch up");
+                    let size = head.borrow().size;
+                    let hashes = store.read_nodes(&CompactRange::edge_nodes(size)).unwrap_or_default();
+                    CompactRange::restore(size, hashes).unwrap_or_default()
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! The embedded default store: one SQLite file in WAL mode.
+//!
+//! One writer connection (sequencing, integration, publishing) and a small pool of
+//! read-only connections (proofs, tiles, entries), so readers never wait for a
+//! commit's fsync. Sequencing and publishing commit with `synchronous=FULL`, so an
+//! acknowledged append or a served checkpoint survives `kill -9` and power loss;
+//! integration commits with `synchronous=NORMAL` because it is recomputed from the
+//! durable leaves after a crash.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use warden_ledger::{Hash, NodeId};
+
+use crate::{ContextRecord, NewLeaf, Store, StoreError, StoredCheckpoint};
+
+/// Read connections kept open for reuse.
+const READ_CONNECTIONS_MAX: usize = 8;
+/// How long a connection waits on a lock before reporting an error.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+/// Page cache per read connection, in KiB (bounded so memory stays flat).
+const READ_CACHE_KIB: i64 = 16 * 1024;
+/// Page cache of the writer connection, in KiB.
+const WRITE_CACHE_KIB: i64 = 64 * 1024;
+/// Node ids pack the level into the top byte; indexes must fit below it.
+const NODE_INDEX_LIMIT: u64 = 1 << 56;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes (id INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS contexts (
+    idx INTEGER PRIMARY KEY, salt BLOB NOT NULL, context BLOB NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS contexts_by_expiry ON contexts (expires_at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    read_only: bool,
+}
+
+fn node_key(id: NodeId) -> Result<i64, StoreError> {
+    if id.index >= NODE_INDEX_LIMIT || id.level > 63 {
+        return Err(StoreError::Corrupt(format!("node ({}, {}) is out of range", id.level, id.index)));
+    }
+    Ok(((i64::from(id.level)) << 56) | id.index as i64)
+}
+
+fn to_i64(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} does not fit a database integer")))
+}
+
+fn hash_from(blob: &[u8], what: &str) -> Result<Hash, StoreError> {
+    Hash::from_slice(blob).ok_or_else(|| StoreError::Corrupt(format!("{what} is not a 32-byte hash")))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let writer = Connection::open(path)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.pragma_update(None, "cache_size", -WRITE_CACHE_KIB)?;
+        writer.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        writer.execute_batch(SCHEMA)?;
+        Ok(Self { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), read_only: false })
+    }
+
+    /// Opens an existing database for reading only (auditing a data directory).
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Database(format!("no database at `{}`", path.display())));
+        }
+        let writer = Self::open_reader(path)?;
+        Ok(Self { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), read_only: true })
+    }
+
+    fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        conn.pragma_update(None, "cache_size", -READ_CACHE_KIB)?;
+        Ok(conn)
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => Self::open_reader(&self.path)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < READ_CONNECTIONS_MAX
+        {
+            pool.push(conn);
+        }
+        result
+    }
+
+    fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        if self.read_only {
+            return Err(StoreError::Database("store was opened read-only".into()));
+        }
+        let mut conn = self.writer.lock().map_err(|_| StoreError::Closed)?;
+        f(&mut conn)
+    }
+}
+
+fn max_idx(conn: &Connection) -> Result<u64, StoreError> {
+    let n: Option<i64> = conn.query_row("SELECT MAX(idx) FROM entries", [], |r| r.get(0))?;
+    Ok(n.map_or(0, |n| n as u64 + 1))
+}
+
+fn read_checkpoint(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Vec<u8>, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+fn to_checkpoint((size, root, note): (i64, Vec<u8>, String)) -> Result<StoredCheckpoint, StoreError> {
+    Ok(StoredCheckpoint { size: size as u64, root: hash_from(&root, "checkpoint root")?, note })
+}
+
+impl Store for SqliteStore {
+    fn append_leaves(&self, first: u64, leaves: &[NewLeaf]) -> Result<(), StoreError> {
+        self.with_writer(|conn| {
+            let tx = conn.transaction()?;
+            let current = max_idx(&tx)?;
+            if current != first {
+                return Err(StoreError::Corrupt(format!("sequencing at {first} but the log has {current} leaves")));
+            }
+            {
+                let mut insert = tx.prepare_cached("INSERT INTO entries (idx, leaf) VALUES (?1, ?2)")?;
+                let mut insert_context = tx.prepare_cached(
+                    "INSERT INTO contexts (idx, salt, context, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for (offset, leaf) in leaves.iter().enumerate() {
+                    let idx = to_i64(first + offset as u64)?;
+                    insert.execute(params![idx, leaf.leaf()])?;
+                    if let Some(c) = leaf.context() {
+                        insert_context.execute(params![idx, c.salt, c.canonical_context, c.expires_at_unix_s])?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn sequenced_size(&self) -> Result<u64, StoreError> {
+        self.with_reader(max_idx)
+    }
+
+    fn read_leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT idx, leaf FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")?;
+            let rows = stmt.query_map(params![to_i64(start)?, to_i64(end)?], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            let mut out = Vec::with_capacity(end.saturating_sub(start).min(1 << 16) as usize);
+            for (expected, row) in (start..end).zip(rows) {
+                let (idx, leaf) = row?;
+                if idx as u64 != expected {
+                    return Err(StoreError::Corrupt(format!("entry {expected} is missing")));
+                }
+                out.push(leaf);
+            }
+            Ok(out)
+        })
+    }
+
+    fn integrate(&self, nodes: &[(NodeId, Hash)], new_size: u64) -> Result<(), StoreError> {
+        self.with_writer(|conn| {
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            let result = (|| {
+                let tx = conn.transaction()?;
+                {
+                    let mut insert = tx.prepare_cached("INSERT OR REPLACE INTO nodes (id, hash) VALUES (?1, ?2)")?;
+                    for (id, hash) in nodes {
+                        insert.execute(params![node_key(*id)?, hash.0.as_slice()])?;
+                    }
+                    tx.execute(
+                        "INSERT INTO meta (key, value) VALUES ('integrated_size', ?1)
+                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        params![new_size.to_string()],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(())
+            })();
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            result
+        })
+    }
+
+    fn integrated_size(&self) -> Result<u64, StoreError> {
+        match self.meta("integrated_size")? {
+            None => Ok(0),
+            Some(s) => s.parse().map_err(|_| StoreError::Corrupt(format!("integrated size `{s}` is not a number"))),
+        }
+    }
+
+    fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT hash FROM nodes WHERE id = ?1")?;
+            ids.iter()
+                .map(|id| {
+                    let blob: Option<Vec<u8>> =
+                        stmt.query_row(params![node_key(*id)?], |r| r.get(0)).optional()?;
+                    let blob = blob.ok_or_else(|| {
+                        StoreError::Corrupt(format!("tree node ({}, {}) is missing", id.level, id.index))
+                    })?;
+                    hash_from(&blob, "tree node")
+                })
+                .collect()
+        })
+    }
+
+    fn read_level(&self, level: u8, index: u64, count: u64) -> Result<Vec<Hash>, StoreError> {
+        let start = node_key(NodeId { level, index })?;
+        let end = start.saturating_add(to_i64(count)?);
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT hash FROM nodes WHERE id >= ?1 AND id < ?2 ORDER BY id")?;
+            let rows = stmt.query_map(params![start, end], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.map(|blob| hash_from(&blob?, "tree node")).collect()
+        })
+    }
+
+    fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
+        self.with_writer(|conn| {
+            let tx = conn.transaction()?;
+            let size = to_i64(cp.size)?;
+            let existing: Option<Vec<u8>> =
+                tx.query_row("SELECT root FROM checkpoints WHERE size = ?1", params![size], |r| r.get(0)).optional()?;
+            match existing {
+                Some(root) if root.as_slice() == cp.root.0.as_slice() => return Ok(()),
+                Some(_) => return Err(StoreError::Equivocation { size: cp.size }),
+                None => {}
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            tx.execute(
+                "INSERT INTO checkpoints (size, root, note, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![size, cp.root.0.as_slice(), cp.note, now],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let row = self.with_reader(|conn| {
+            Ok(conn
+                .query_row("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1", [], read_checkpoint)
+                .optional()?)
+        })?;
+        row.map(to_checkpoint).transpose()
+    }
+
+    fn checkpoints_after(&self, after_size: Option<u64>, limit: usize) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let after = match after_size {
+            Some(s) => to_i64(s)?,
+            None => -1,
+        };
+        let rows = self.with_reader(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT size, root, note FROM checkpoints WHERE size > ?1 ORDER BY size LIMIT ?2")?;
+            let rows = stmt.query_map(params![after, limit as i64], read_checkpoint)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        rows.into_iter().map(to_checkpoint).collect()
+    }
+
+    fn context(&self, index: u64) -> Result<Option<ContextRecord>, StoreError> {
+        self.with_reader(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT salt, context, expires_at FROM contexts WHERE idx = ?1",
+                    params![to_i64(index)?],
+                    |r| Ok(ContextRecord { salt: r.get(0)?, canonical_context: r.get(1)?, expires_at_unix_s: r.get(2)? }),
+                )
+                .optional()?)
+        })
+    }
+
+    fn delete_expired_contexts(&self, now_unix_s: i64) -> Result<u64, StoreError> {
+        self.with_writer(|conn| Ok(conn.execute("DELETE FROM contexts WHERE expires_at <= ?1", params![now_unix_s])? as u64))
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.with_reader(|conn| {
+            Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
+        })
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.with_writer(|conn| {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+}

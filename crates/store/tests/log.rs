@@ -1,0 +1,121 @@
+//! The log pipeline over a real SQLite file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use warden_ledger::note::{NoteSigner, NoteVerifier};
+use warden_ledger::tile::TileId;
+use warden_ledger::verify::{verify_consistency, verify_inclusion};
+use warden_ledger::{Hash, leaf_hash};
+use warden_store::audit::{AuditError, audit};
+use warden_store::log::Log;
+use warden_store::sqlite::SqliteStore;
+use warden_store::{NewLeaf, Store, StoreError, StoredCheckpoint};
+
+fn signer() -> NoteSigner {
+    NoteSigner::new("test.example/log", SigningKey::from_bytes(&[3u8; 32])).unwrap()
+}
+
+fn leaves(from: u64, n: u64) -> Vec<NewLeaf> {
+    (from..from + n).map(|i| NewLeaf::new(format!("{{\"n\":{i}}}").into_bytes(), None)).collect()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+#[test]
+fn append_publish_prove_reopen_and_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let rt = rt();
+    let signer = signer();
+    let verifier = NoteVerifier::from_verifier_key(&signer.verifier_key()).unwrap();
+    {
+        let log = Log::open(Arc::new(SqliteStore::open(&path).unwrap())).unwrap();
+        assert_eq!(rt.block_on(log.append(leaves(0, 300))).unwrap(), 0);
+        assert_eq!(rt.block_on(log.append(leaves(300, 1))).unwrap(), 300);
+        // Wait for integration, then publish.
+        for _ in 0..200 {
+            if log.head().size == 301 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let first = log.publish(&signer).unwrap().unwrap();
+        assert_eq!(first.size, 301);
+        assert!(log.publish(&signer).unwrap().is_none(), "no new checkpoint while the tree has not grown");
+        let proof = log.inclusion_proof(17, 301).unwrap();
+        verify_inclusion(17, 301, leaf_hash(br#"{"n":17}"#), &proof, first.root).unwrap();
+        assert_eq!(log.tile(&TileId::parse("0/000").unwrap()).unwrap().len(), 256 * 32);
+        assert!(log.tile(&TileId::parse("0/001").unwrap()).is_err());
+        assert_eq!(log.tile(&TileId::parse("0/001.p/45").unwrap()).unwrap().len(), 45 * 32);
+        assert!(log.tile(&TileId::parse("0/001.p/46").unwrap()).is_err());
+        assert!(log.inclusion_proof(301, 301).is_err());
+        assert!(log.inclusion_proof(0, 302).is_err());
+        log.shutdown();
+    }
+    let log = Log::open(Arc::new(SqliteStore::open(&path).unwrap())).unwrap();
+    assert_eq!(log.head().size, 301);
+    let old = log.checkpoint().unwrap();
+    assert_eq!(rt.block_on(log.append(leaves(301, 10))).unwrap(), 301);
+    log.shutdown();
+    let log = Log::open(Arc::new(SqliteStore::open(&path).unwrap())).unwrap();
+    let new = log.publish(&signer).unwrap().unwrap();
+    assert_eq!(new.size, 311);
+    let proof = log.consistency_proof(old.size, new.size).unwrap();
+    verify_consistency(old.size, new.size, old.root, new.root, &proof).unwrap();
+    let report = audit(log.store().as_ref(), &verifier).unwrap();
+    assert_eq!((report.entries, report.checkpoints, report.root), (311, 2, new.root));
+}
+
+#[test]
+fn refuses_to_sign_a_second_root_for_a_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("w.db")).unwrap();
+    let cp = StoredCheckpoint { size: 5, root: Hash([1; 32]), note: "n".into() };
+    store.put_checkpoint(&cp).unwrap();
+    store.put_checkpoint(&cp).unwrap();
+    let other = StoredCheckpoint { root: Hash([2; 32]), ..cp };
+    assert!(matches!(store.put_checkpoint(&other), Err(StoreError::Equivocation { size: 5 })));
+}
+
+#[test]
+fn integration_resumes_after_a_crash_between_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    // Sequence leaves directly, as if the process died before integrating them.
+    let store = SqliteStore::open(&path).unwrap();
+    store.append_leaves(0, &leaves(0, 1000)).unwrap();
+    assert!(matches!(store.append_leaves(5, &leaves(5, 1)), Err(StoreError::Corrupt(_))));
+    drop(store);
+    let log = Log::open(Arc::new(SqliteStore::open(&path).unwrap())).unwrap();
+    assert_eq!(log.head().size, 1000);
+    let proof = log.inclusion_proof(999, 1000).unwrap();
+    verify_inclusion(999, 1000, leaf_hash(br#"{"n":999}"#), &proof, log.head().root).unwrap();
+}
+
+#[test]
+fn audit_names_the_first_tampered_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let signer = signer();
+    let verifier = NoteVerifier::from_verifier_key(&signer.verifier_key()).unwrap();
+    {
+        let rt = rt();
+        let log = Log::open(Arc::new(SqliteStore::open(&path).unwrap())).unwrap();
+        rt.block_on(log.append(leaves(0, 100))).unwrap();
+        log.shutdown();
+        let log = Log::open(Arc::new(SqliteStore::open(&path).unwrap())).unwrap();
+        log.publish(&signer).unwrap();
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE entries SET leaf = CAST('{\"n\":18}' AS BLOB) WHERE idx = 17", []).unwrap();
+    drop(conn);
+    let store = SqliteStore::open_read_only(&path).unwrap();
+    match audit(&store, &verifier) {
+        Err(AuditError::Tampered { index: 17, .. }) => {}
+        other => panic!("expected tampering at 17, got {other:?}"),
+    }
+}
