@@ -59,7 +59,8 @@ mod tests {
     #[test]
     fn commitment_opens_with_same_context_in_any_key_order() {
         let a: serde_json::Value = serde_json::json!({"read": ["a.txt"], "model": "m1"});
-        let b: serde_json::Value = serde_json::from_str(r#"{"model":"m1","read":["a.txt"]}"#).unwrap_or_default();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{"model":"m1","read":["a.txt"]}"#).unwrap_or_default();
         let c = commit_context(&a, [7u8; 32]).unwrap_or_else(|_| unreachable!());
         assert!(c.commitment.starts_with("sha256:"));
         assert_eq!(c.commitment.len(), 7 + 64);

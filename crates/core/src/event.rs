@@ -176,7 +176,9 @@ impl LoggedEvent {
 
 /// Formats a time as RFC 3339 UTC, the form Warden writes.
 pub fn format_rfc3339(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
 }
 
 // ---- wire parsing -----------------------------------------------------------------
@@ -218,7 +220,8 @@ const EVENT_FIELDS: [&str; 8] =
 pub fn parse_submission(body: &[u8], now: OffsetDateTime) -> Result<Vec<TelemetryEvent>, Vec<FieldError>> {
     // Fast path: typed deserialization of well-formed input. Only when it fails do
     // we walk the input as untyped JSON to name every bad field.
-    let wires: Vec<(String, WireEvent<'_>)> = if let Ok(batch) = serde_json::from_slice::<WireBatch<'_>>(body) {
+    let wires: Vec<(String, WireEvent<'_>)> = if let Ok(batch) = serde_json::from_slice::<WireBatch<'_>>(body)
+    {
         check_batch_len(batch.events.len())?;
         batch.events.into_iter().enumerate().map(|(i, w)| (format!("events[{i}]"), w)).collect()
     } else if let Ok(single) = serde_json::from_slice::<WireEvent<'_>>(body) {
@@ -376,7 +379,10 @@ fn validate(
         Some(Value::Object(_)) => match to_canonical_vec(&wire.context) {
             Ok(bytes) if bytes.len() > CONTEXT_BYTES_MAX => errors.push(FieldError::new(
                 join(path, "context"),
-                format!("is {} bytes as canonical JSON; at most {CONTEXT_BYTES_MAX} are accepted", bytes.len()),
+                format!(
+                    "is {} bytes as canonical JSON; at most {CONTEXT_BYTES_MAX} are accepted",
+                    bytes.len()
+                ),
             )),
             Ok(_) => {}
             Err(e) => errors.push(FieldError::new(join(path, "context"), e.to_string())),

@@ -39,7 +39,8 @@ impl Checkpoint {
     pub fn parse(text: &str) -> Result<Self, CheckpointError> {
         let body = text.strip_suffix('\n').ok_or(CheckpointError::Malformed("must end with a newline"))?;
         let mut lines = body.split('\n');
-        let origin = lines.next().filter(|l| !l.is_empty()).ok_or(CheckpointError::Malformed("missing origin"))?;
+        let origin =
+            lines.next().filter(|l| !l.is_empty()).ok_or(CheckpointError::Malformed("missing origin"))?;
         let size_line = lines.next().ok_or(CheckpointError::Malformed("missing tree size"))?;
         // Decimal without leading zeros or signs, as the spec requires.
         if size_line.is_empty()

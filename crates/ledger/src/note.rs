@@ -139,7 +139,8 @@ impl NoteVerifier {
             .ok()
             .filter(|_| hex_id.len() == 8)
             .ok_or_else(|| NoteError::BadVerifierKey("key id must be 8 hex digits".into()))?;
-        let bytes = STANDARD.decode(b64).map_err(|_| NoteError::BadVerifierKey("key is not base64".into()))?;
+        let bytes =
+            STANDARD.decode(b64).map_err(|_| NoteError::BadVerifierKey("key is not base64".into()))?;
         let (Some(&ALG_ED25519), Some(raw)) = (bytes.first(), bytes.get(1..)) else {
             return Err(NoteError::BadVerifierKey("only Ed25519 (type 0x01) keys are supported".into()));
         };
@@ -162,7 +163,9 @@ impl NoteVerifier {
     ///
     /// Signatures by other keys are ignored, as signed-note requires.
     pub fn verify<'a>(&self, note: &'a str) -> Result<&'a str, NoteError> {
-        let split = note.rfind("\n\n").ok_or_else(|| NoteError::Malformed("no blank line before signatures".into()))?;
+        let split = note
+            .rfind("\n\n")
+            .ok_or_else(|| NoteError::Malformed("no blank line before signatures".into()))?;
         let (text, sigs) = note.split_at(split + 1);
         let sigs = sigs.strip_prefix('\n').unwrap_or(sigs);
         check_text(text)?;
@@ -180,7 +183,8 @@ impl NoteVerifier {
             let (name, b64) = rest
                 .split_once(' ')
                 .ok_or_else(|| NoteError::Malformed("signature line must be `— name signature`".into()))?;
-            let blob = STANDARD.decode(b64).map_err(|_| NoteError::Malformed("signature is not base64".into()))?;
+            let blob =
+                STANDARD.decode(b64).map_err(|_| NoteError::Malformed("signature is not base64".into()))?;
             let (Some(id_bytes), Some(sig_bytes)) = (blob.get(..4), blob.get(4..)) else {
                 return Err(NoteError::Malformed("signature is too short".into()));
             };
@@ -192,7 +196,9 @@ impl NoteVerifier {
             }
             let signature =
                 Signature::from_slice(sig_bytes).map_err(|_| NoteError::BadSignature(self.name.clone()))?;
-            self.key.verify(text.as_bytes(), &signature).map_err(|_| NoteError::BadSignature(self.name.clone()))?;
+            self.key
+                .verify(text.as_bytes(), &signature)
+                .map_err(|_| NoteError::BadSignature(self.name.clone()))?;
             found = true;
         }
         if found { Ok(text) } else { Err(NoteError::NoSignature(self.name.clone())) }

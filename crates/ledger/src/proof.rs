@@ -148,9 +148,7 @@ pub fn inclusion_proof<R: NodeReader>(
     tree_size: u64,
 ) -> Result<Vec<Hash>, ProofError<R::Error>> {
     if index >= tree_size {
-        return Err(ProofError::InvalidRequest(format!(
-            "index {index} is not below tree size {tree_size}"
-        )));
+        return Err(ProofError::InvalidRequest(format!("index {index} is not below tree size {tree_size}")));
     }
     let mut ranges = Vec::new();
     inclusion_ranges(index, 0, tree_size, &mut ranges);
@@ -194,11 +192,7 @@ mod tests {
         decompose(0, 7, &mut out);
         assert_eq!(
             out,
-            vec![
-                NodeId { level: 2, index: 0 },
-                NodeId { level: 1, index: 2 },
-                NodeId { level: 0, index: 6 }
-            ]
+            vec![NodeId { level: 2, index: 0 }, NodeId { level: 1, index: 2 }, NodeId { level: 0, index: 6 }]
         );
         out.clear();
         decompose(8, 11, &mut out);

@@ -44,7 +44,12 @@ impl TileId {
             None
         } else {
             let l = parse_decimal(head).ok_or_else(|| err("level is not a decimal number"))?;
-            Some(u8::try_from(l).ok().filter(|l| *l <= TILE_LEVEL_MAX).ok_or_else(|| err("level is too large"))?)
+            Some(
+                u8::try_from(l)
+                    .ok()
+                    .filter(|l| *l <= TILE_LEVEL_MAX)
+                    .ok_or_else(|| err("level is too large"))?,
+            )
         };
         let (index_part, width) = match rest.split_once(".p/") {
             Some((index_part, w)) => {
@@ -145,7 +150,8 @@ mod tests {
             assert_eq!((t.level, t.index, t.width), (level, index, width));
             assert_eq!(t.path(), path);
         }
-        for bad in ["0/1", "0/0001", "x/000", "0/000.p/0", "0/000.p/256", "64/000", "0/x1/000", "01/000", "0"] {
+        for bad in ["0/1", "0/0001", "x/000", "0/000.p/0", "0/000.p/256", "64/000", "0/x1/000", "01/000", "0"]
+        {
             assert!(TileId::parse(bad).is_err(), "{bad}");
         }
     }

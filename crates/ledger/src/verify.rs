@@ -28,7 +28,12 @@ pub enum VerifyError {
 }
 
 /// Computes the root implied by an audit path (RFC 9162 §2.1.3.2).
-pub fn root_from_inclusion(index: u64, tree_size: u64, leaf: Hash, proof: &[Hash]) -> Result<Hash, VerifyError> {
+pub fn root_from_inclusion(
+    index: u64,
+    tree_size: u64,
+    leaf: Hash,
+    proof: &[Hash],
+) -> Result<Hash, VerifyError> {
     if index >= tree_size {
         return Err(VerifyError::IndexOutOfRange { index, tree_size });
     }
@@ -66,7 +71,11 @@ pub fn verify_inclusion(
     proof: &[Hash],
     root: Hash,
 ) -> Result<(), VerifyError> {
-    if root_from_inclusion(index, tree_size, leaf, proof)? == root { Ok(()) } else { Err(VerifyError::RootMismatch) }
+    if root_from_inclusion(index, tree_size, leaf, proof)? == root {
+        Ok(())
+    } else {
+        Err(VerifyError::RootMismatch)
+    }
 }
 
 /// Verifies that the tree of `from` leaves with `from_root` is a prefix of the tree

@@ -41,7 +41,10 @@ impl MemTree {
 impl NodeReader for MemTree {
     type Error = Infallible;
     fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, Infallible> {
-        Ok(ids.iter().map(|id| *self.nodes.get(id).expect("proof asked for a node that is not stored")).collect())
+        Ok(ids
+            .iter()
+            .map(|id| *self.nodes.get(id).expect("proof asked for a node that is not stored"))
+            .collect())
     }
 }
 
@@ -195,7 +198,9 @@ fn notes_signed_by_signed_note_verify_with_ours() {
     let mut rng = rand::rngs::OsRng;
     let (skey, vkey) = signed_note::generate_key(&mut rng, "other.example/log");
     let other = signed_note::StandardSigner::new(&skey).unwrap();
-    let mut note = signed_note::Note::new(b"other.example/log\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", &[]).unwrap();
+    let mut note =
+        signed_note::Note::new(b"other.example/log\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", &[])
+            .unwrap();
     note.add_sigs(&[&other]).unwrap();
     let text = String::from_utf8(note.to_bytes()).unwrap();
     let ours = NoteVerifier::from_verifier_key(&vkey).unwrap();
@@ -205,6 +210,7 @@ fn notes_signed_by_signed_note_verify_with_ours() {
     assert!(NoteVerifier::from_verifier_key(&signer().verifier_key()).unwrap().verify(&text).is_err());
     // Our verifier key string matches the reference encoding.
     let s = signer();
-    let reference_vkey = signed_note::new_ed25519_verifier_key(s.name(), &SigningKey::from_bytes(&[42u8; 32]).verifying_key());
+    let reference_vkey =
+        signed_note::new_ed25519_verifier_key(s.name(), &SigningKey::from_bytes(&[42u8; 32]).verifying_key());
     assert_eq!(s.verifier_key(), reference_vkey);
 }

@@ -170,7 +170,8 @@ fn check_checkpoint(
         return Err(bad("the signed root does not match the root recomputed from the entries".into()));
     }
     if let Some(prev) = previous {
-        let proof = consistency_proof(&StoreNodes(store), prev.size, cp.size).map_err(|e| bad(e.to_string()))?;
+        let proof =
+            consistency_proof(&StoreNodes(store), prev.size, cp.size).map_err(|e| bad(e.to_string()))?;
         verify_consistency(prev.size, cp.size, prev.root, cp.root, &proof)
             .map_err(|e| bad(format!("not consistent with the checkpoint for size {}: {e}", prev.size)))?;
     }

@@ -128,7 +128,11 @@ pub trait Store: Send + Sync + 'static {
     /// The checkpoint with the largest size.
     fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
     /// Checkpoints with size greater than `after_size`, smallest first, at most `limit`.
-    fn checkpoints_after(&self, after_size: Option<u64>, limit: usize) -> Result<Vec<StoredCheckpoint>, StoreError>;
+    fn checkpoints_after(
+        &self,
+        after_size: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError>;
     /// The context record of the entry at `index`, if kept.
     fn context(&self, index: u64) -> Result<Option<ContextRecord>, StoreError>;
     /// Deletes contexts that expired at or before `now_unix_s`; returns how many.

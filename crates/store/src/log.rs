@@ -95,7 +95,8 @@ impl std::fmt::Debug for Log {
 fn catch_up(store: &dyn Store) -> Result<CompactRange, StoreError> {
     let integrated = store.integrated_size()?;
     let edge_hashes = store.read_nodes(&CompactRange::edge_nodes(integrated))?;
-    let mut edge = CompactRange::restore(integrated, edge_hashes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut edge =
+        CompactRange::restore(integrated, edge_hashes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sequenced = store.sequenced_size()?;
     while edge.size() < sequenced {
         let end = sequenced.min(edge.size() + CATCH_UP_LEAVES_MAX);
@@ -123,7 +124,8 @@ impl Log {
                     cp.size, head.size
                 )));
             } else {
-                root_at(&StoreNodes(store.as_ref()), cp.size).map_err(|e| StoreError::Corrupt(e.to_string()))?
+                root_at(&StoreNodes(store.as_ref()), cp.size)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?
             };
             if root != cp.root {
                 return Err(StoreError::Corrupt(format!(
@@ -234,11 +236,14 @@ impl Log {
     pub fn entry(&self, index: u64) -> Result<Vec<u8>, LogError> {
         let size = self.sequenced_size();
         if index >= size {
-            return Err(LogError::NotFound(format!("entry {index} does not exist; the log has {size} entries")));
+            return Err(LogError::NotFound(format!(
+                "entry {index} does not exist; the log has {size} entries"
+            )));
         }
-        self.store.read_leaves(index, index + 1)?.pop().ok_or_else(|| {
-            LogError::Store(StoreError::Corrupt(format!("entry {index} is missing")))
-        })
+        self.store
+            .read_leaves(index, index + 1)?
+            .pop()
+            .ok_or_else(|| LogError::Store(StoreError::Corrupt(format!("entry {index} is missing"))))
     }
 
     fn check_size(&self, tree_size: u64, name: &str) -> Result<(), LogError> {
@@ -256,7 +261,9 @@ impl Log {
     pub fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<Vec<Hash>, LogError> {
         self.check_size(tree_size, "tree_size")?;
         if index >= tree_size {
-            return Err(LogError::BadRequest(format!("`index` {index} must be below `tree_size` {tree_size}")));
+            return Err(LogError::BadRequest(format!(
+                "`index` {index} must be below `tree_size` {tree_size}"
+            )));
         }
         Ok(inclusion_proof(&StoreNodes(self.store.as_ref()), index, tree_size)?)
     }

@@ -70,7 +70,12 @@ impl SqliteStore {
         writer.pragma_update(None, "cache_size", -WRITE_CACHE_KIB)?;
         writer.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
         writer.execute_batch(SCHEMA)?;
-        Ok(Self { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), read_only: false })
+        Ok(Self {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            read_only: false,
+        })
     }
 
     /// Opens an existing database for reading only (auditing a data directory).
@@ -79,7 +84,12 @@ impl SqliteStore {
             return Err(StoreError::Database(format!("no database at `{}`", path.display())));
         }
         let writer = Self::open_reader(path)?;
-        Ok(Self { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), read_only: true })
+        Ok(Self {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            read_only: true,
+        })
     }
 
     fn open_reader(path: &Path) -> Result<Connection, StoreError> {
@@ -107,7 +117,10 @@ impl SqliteStore {
         result
     }
 
-    fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if self.read_only {
             return Err(StoreError::Database("store was opened read-only".into()));
         }
@@ -135,7 +148,9 @@ impl Store for SqliteStore {
             let tx = conn.transaction()?;
             let current = max_idx(&tx)?;
             if current != first {
-                return Err(StoreError::Corrupt(format!("sequencing at {first} but the log has {current} leaves")));
+                return Err(StoreError::Corrupt(format!(
+                    "sequencing at {first} but the log has {current} leaves"
+                )));
             }
             {
                 let mut insert = tx.prepare_cached("INSERT INTO entries (idx, leaf) VALUES (?1, ?2)")?;
@@ -146,7 +161,12 @@ impl Store for SqliteStore {
                     let idx = to_i64(first + offset as u64)?;
                     insert.execute(params![idx, leaf.leaf()])?;
                     if let Some(c) = leaf.context() {
-                        insert_context.execute(params![idx, c.salt, c.canonical_context, c.expires_at_unix_s])?;
+                        insert_context.execute(params![
+                            idx,
+                            c.salt,
+                            c.canonical_context,
+                            c.expires_at_unix_s
+                        ])?;
                     }
                 }
             }
@@ -161,7 +181,8 @@ impl Store for SqliteStore {
 
     fn read_leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT idx, leaf FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")?;
+            let mut stmt = conn
+                .prepare_cached("SELECT idx, leaf FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")?;
             let rows = stmt.query_map(params![to_i64(start)?, to_i64(end)?], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
             })?;
@@ -183,7 +204,8 @@ impl Store for SqliteStore {
             let result = (|| {
                 let tx = conn.transaction()?;
                 {
-                    let mut insert = tx.prepare_cached("INSERT OR REPLACE INTO nodes (id, hash) VALUES (?1, ?2)")?;
+                    let mut insert =
+                        tx.prepare_cached("INSERT OR REPLACE INTO nodes (id, hash) VALUES (?1, ?2)")?;
                     for (id, hash) in nodes {
                         insert.execute(params![node_key(*id)?, hash.0.as_slice()])?;
                     }
@@ -204,7 +226,9 @@ impl Store for SqliteStore {
     fn integrated_size(&self) -> Result<u64, StoreError> {
         match self.meta("integrated_size")? {
             None => Ok(0),
-            Some(s) => s.parse().map_err(|_| StoreError::Corrupt(format!("integrated size `{s}` is not a number"))),
+            Some(s) => {
+                s.parse().map_err(|_| StoreError::Corrupt(format!("integrated size `{s}` is not a number")))
+            }
         }
     }
 
@@ -228,7 +252,8 @@ impl Store for SqliteStore {
         let start = node_key(NodeId { level, index })?;
         let end = start.saturating_add(to_i64(count)?);
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT hash FROM nodes WHERE id >= ?1 AND id < ?2 ORDER BY id")?;
+            let mut stmt =
+                conn.prepare_cached("SELECT hash FROM nodes WHERE id >= ?1 AND id < ?2 ORDER BY id")?;
             let rows = stmt.query_map(params![start, end], |r| r.get::<_, Vec<u8>>(0))?;
             rows.map(|blob| hash_from(&blob?, "tree node")).collect()
         })
@@ -238,8 +263,9 @@ impl Store for SqliteStore {
         self.with_writer(|conn| {
             let tx = conn.transaction()?;
             let size = to_i64(cp.size)?;
-            let existing: Option<Vec<u8>> =
-                tx.query_row("SELECT root FROM checkpoints WHERE size = ?1", params![size], |r| r.get(0)).optional()?;
+            let existing: Option<Vec<u8>> = tx
+                .query_row("SELECT root FROM checkpoints WHERE size = ?1", params![size], |r| r.get(0))
+                .optional()?;
             match existing {
                 Some(root) if root.as_slice() == cp.root.0.as_slice() => return Ok(()),
                 Some(_) => return Err(StoreError::Equivocation { size: cp.size }),
@@ -260,20 +286,29 @@ impl Store for SqliteStore {
     fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
         let row = self.with_reader(|conn| {
             Ok(conn
-                .query_row("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1", [], read_checkpoint)
+                .query_row(
+                    "SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+                    [],
+                    read_checkpoint,
+                )
                 .optional()?)
         })?;
         row.map(to_checkpoint).transpose()
     }
 
-    fn checkpoints_after(&self, after_size: Option<u64>, limit: usize) -> Result<Vec<StoredCheckpoint>, StoreError> {
+    fn checkpoints_after(
+        &self,
+        after_size: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
         let after = match after_size {
             Some(s) => to_i64(s)?,
             None => -1,
         };
         let rows = self.with_reader(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT size, root, note FROM checkpoints WHERE size > ?1 ORDER BY size LIMIT ?2")?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT size, root, note FROM checkpoints WHERE size > ?1 ORDER BY size LIMIT ?2",
+            )?;
             let rows = stmt.query_map(params![after, limit as i64], read_checkpoint)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
@@ -286,19 +321,29 @@ impl Store for SqliteStore {
                 .query_row(
                     "SELECT salt, context, expires_at FROM contexts WHERE idx = ?1",
                     params![to_i64(index)?],
-                    |r| Ok(ContextRecord { salt: r.get(0)?, canonical_context: r.get(1)?, expires_at_unix_s: r.get(2)? }),
+                    |r| {
+                        Ok(ContextRecord {
+                            salt: r.get(0)?,
+                            canonical_context: r.get(1)?,
+                            expires_at_unix_s: r.get(2)?,
+                        })
+                    },
                 )
                 .optional()?)
         })
     }
 
     fn delete_expired_contexts(&self, now_unix_s: i64) -> Result<u64, StoreError> {
-        self.with_writer(|conn| Ok(conn.execute("DELETE FROM contexts WHERE expires_at <= ?1", params![now_unix_s])? as u64))
+        self.with_writer(|conn| {
+            Ok(conn.execute("DELETE FROM contexts WHERE expires_at <= ?1", params![now_unix_s])? as u64)
+        })
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.with_reader(|conn| {
-            Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
+            Ok(conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))
+                .optional()?)
         })
     }
 
