@@ -83,7 +83,8 @@ fn build(log: &Log, from: u64, to: u64) -> anyhow::Result<()> {
     while next < to {
         let end = to.min(next + BUILD_BATCH_LEAVES);
         // Small synthetic leaves: proof cost does not depend on leaf size.
-        let leaves = (next..end).map(|i| NewLeaf::new(format!("{{\"bench\":{i}}}").into_bytes(), None)).collect();
+        let leaves =
+            (next..end).map(|i| NewLeaf::new(format!("{{\"bench\":{i}}}").into_bytes(), None)).collect();
         runtime.block_on(log.append(leaves))?;
         next = end;
     }

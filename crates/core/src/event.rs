@@ -137,24 +137,20 @@ pub enum Source {
 }
 
 /// The event as written to the log. Its canonical JSON is the leaf.
+///
+/// INVARIANT: fields are declared in RFC 8785 key order (ascending by UTF-16 code
+/// units, which for these ASCII names is byte order) and every value is a string,
+/// so plain `serde_json` output *is* the canonical form. This keeps the JCS
+/// canonicalizer, which buffers and sorts every object, off the ingestion hot path;
+/// `leaf_is_rfc8785_canonical` checks the equivalence against the canonicalizer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoggedEvent {
-    /// Event family, `telemetry` for submitted events.
-    pub kind: String,
-    /// Who reported it.
-    pub source: Source,
-    /// The agent that acted.
-    pub agent_id: AgentId,
-    /// The session it acted in.
-    pub session_id: SessionId,
-    /// When the action happened, per the reporter.
-    pub timestamp: String,
     /// What kind of action.
     pub action_type: ActionType,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// The submitter's commitment to the context.
+    /// The agent that acted.
+    pub agent_id: AgentId,
+    /// The submitter's commitment to the context (or Warden's, if it sent none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub axiom_hash: Option<String>,
     /// Warden's commitment to the context it was sent (see [`crate::commitment`]).
@@ -163,14 +159,29 @@ pub struct LoggedEvent {
     /// A reference to the work item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_ref: Option<String>,
+    /// Event family, `telemetry` for submitted events.
+    pub kind: String,
+    /// How it ended.
+    pub outcome: Outcome,
     /// When Warden received it (RFC 3339, UTC).
     pub received_at: String,
+    /// The session it acted in.
+    pub session_id: SessionId,
+    /// Who reported it.
+    pub source: Source,
+    /// When the action happened, per the reporter.
+    pub timestamp: String,
 }
+
+/// Typical leaf size, to allocate once.
+const LEAF_BYTES_TYPICAL: usize = 512;
 
 impl LoggedEvent {
     /// The log leaf: RFC 8785 canonical JSON.
     pub fn to_leaf(&self) -> Result<Vec<u8>, CanonicalError> {
-        to_canonical_vec(self)
+        let mut out = Vec::with_capacity(LEAF_BYTES_TYPICAL);
+        serde_json::to_writer(&mut out, self).map_err(|e| CanonicalError::Unrepresentable(e.to_string()))?;
+        Ok(out)
     }
 }
 
@@ -220,19 +231,18 @@ const EVENT_FIELDS: [&str; 8] =
 pub fn parse_submission(body: &[u8], now: OffsetDateTime) -> Result<Vec<TelemetryEvent>, Vec<FieldError>> {
     // Fast path: typed deserialization of well-formed input. Only when it fails do
     // we walk the input as untyped JSON to name every bad field.
-    let wires: Vec<(String, WireEvent<'_>)> = if let Ok(batch) = serde_json::from_slice::<WireBatch<'_>>(body)
-    {
+    let wires: Vec<(At, WireEvent<'_>)> = if let Ok(batch) = serde_json::from_slice::<WireBatch<'_>>(body) {
         check_batch_len(batch.events.len())?;
-        batch.events.into_iter().enumerate().map(|(i, w)| (format!("events[{i}]"), w)).collect()
+        batch.events.into_iter().enumerate().map(|(i, w)| (At::Batch(i), w)).collect()
     } else if let Ok(single) = serde_json::from_slice::<WireEvent<'_>>(body) {
-        vec![(String::new(), single)]
+        vec![(At::Single, single)]
     } else {
         return Err(describe_malformed(body));
     };
     let mut errors = Vec::new();
     let mut events = Vec::with_capacity(wires.len());
-    for (path, wire) in wires {
-        if let Some(event) = validate(wire, &path, now, &mut errors) {
+    for (at, wire) in wires {
+        if let Some(event) = validate(wire, at, now, &mut errors) {
             events.push(event);
         }
     }
@@ -252,8 +262,27 @@ fn check_batch_len(n: usize) -> Result<(), Vec<FieldError>> {
     Ok(())
 }
 
-fn join(path: &str, field: &str) -> String {
-    if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") }
+/// Where an event sits in a submission; field paths are built only for errors.
+#[derive(Clone, Copy)]
+enum At {
+    Single,
+    Batch(usize),
+}
+
+impl At {
+    fn event(self) -> String {
+        match self {
+            Self::Single => "body".to_owned(),
+            Self::Batch(i) => format!("events[{i}]"),
+        }
+    }
+
+    fn field(self, name: &str) -> String {
+        match self {
+            Self::Single => name.to_owned(),
+            Self::Batch(i) => format!("events[{i}].{name}"),
+        }
+    }
 }
 
 /// Slow path: explains why `body` did not deserialize, field by field.
@@ -279,10 +308,10 @@ fn describe_malformed(body: &[u8]) -> Vec<FieldError> {
             return errors;
         }
         for (i, item) in items.iter().enumerate() {
-            describe_event(item, &format!("events[{i}]"), &mut errors);
+            describe_event(item, At::Batch(i), &mut errors);
         }
     } else {
-        describe_event(&Value::Object(map), "", &mut errors);
+        describe_event(&Value::Object(map), At::Single, &mut errors);
     }
     if errors.is_empty() {
         errors.push(FieldError::new("body", "does not match the telemetry event schema"));
@@ -290,20 +319,20 @@ fn describe_malformed(body: &[u8]) -> Vec<FieldError> {
     errors
 }
 
-fn describe_event(item: &Value, path: &str, errors: &mut Vec<FieldError>) {
+fn describe_event(item: &Value, at: At, errors: &mut Vec<FieldError>) {
     let Value::Object(map) = item else {
-        errors.push(FieldError::new(if path.is_empty() { "body" } else { path }, "must be a JSON object"));
+        errors.push(FieldError::new(at.event(), "must be a JSON object"));
         return;
     };
     for key in map.keys() {
         if !EVENT_FIELDS.contains(&key.as_str()) {
-            errors.push(FieldError::new(join(path, key), "is not a known field"));
+            errors.push(FieldError::new(at.field(key), "is not a known field"));
         }
     }
     let string_field = |name: &str, required: bool, errors: &mut Vec<FieldError>| match map.get(name) {
-        None | Some(Value::Null) if required => errors.push(FieldError::new(join(path, name), "is required")),
+        None | Some(Value::Null) if required => errors.push(FieldError::new(at.field(name), "is required")),
         None | Some(Value::Null) | Some(Value::String(_)) => {}
-        Some(_) => errors.push(FieldError::new(join(path, name), "must be a string")),
+        Some(_) => errors.push(FieldError::new(at.field(name), "must be a string")),
     };
     for name in ["agent_id", "session_id", "timestamp", "action_type", "outcome"] {
         string_field(name, true, errors);
@@ -314,7 +343,7 @@ fn describe_event(item: &Value, path: &str, errors: &mut Vec<FieldError>) {
     // The typed fields that are present and well-typed get their semantic checks too,
     // so one response names every problem.
     if let Ok(wire) = wire_from_map(map) {
-        validate(wire, path, OffsetDateTime::now_utc(), errors);
+        validate(wire, at, OffsetDateTime::now_utc(), errors);
     }
 }
 
@@ -336,31 +365,31 @@ fn wire_from_map(map: &Map<String, Value>) -> Result<WireEvent<'_>, ()> {
 /// Semantic validation of one event; pushes an error per bad field.
 fn validate(
     wire: WireEvent<'_>,
-    path: &str,
+    at: At,
     now: OffsetDateTime,
     errors: &mut Vec<FieldError>,
 ) -> Option<TelemetryEvent> {
     let before = errors.len();
     let agent_id = AgentId::parse(&wire.agent_id)
-        .map_err(|e| errors.push(FieldError::new(join(path, "agent_id"), e.to_string())))
+        .map_err(|e| errors.push(FieldError::new(at.field("agent_id"), e.to_string())))
         .ok();
     let session_id = SessionId::parse(&wire.session_id)
-        .map_err(|e| errors.push(FieldError::new(join(path, "session_id"), e.to_string())))
+        .map_err(|e| errors.push(FieldError::new(at.field("session_id"), e.to_string())))
         .ok();
     if let Err(message) = check_timestamp(&wire.timestamp, now) {
-        errors.push(FieldError::new(join(path, "timestamp"), message));
+        errors.push(FieldError::new(at.field("timestamp"), message));
     }
     let action_type = ActionType::parse(&wire.action_type);
     if action_type.is_none() {
         errors.push(FieldError::new(
-            join(path, "action_type"),
+            at.field("action_type"),
             format!("`{}` is not one of: {}", truncate(&wire.action_type), ActionType::VOCABULARY),
         ));
     }
     let outcome = Outcome::parse(&wire.outcome);
     if outcome.is_none() {
         errors.push(FieldError::new(
-            join(path, "outcome"),
+            at.field("outcome"),
             format!("`{}` is not one of: {}", truncate(&wire.outcome), Outcome::VOCABULARY),
         ));
     }
@@ -368,34 +397,34 @@ fn validate(
         && !is_sha256_commitment(hash)
     {
         errors.push(FieldError::new(
-            join(path, "axiom_hash"),
+            at.field("axiom_hash"),
             "must be `sha256:` followed by 64 lowercase hex digits",
         ));
     }
     if let Some(r) = &wire.context_ref {
-        check_context_ref(r).unwrap_or_else(|m| errors.push(FieldError::new(join(path, "context_ref"), m)));
+        check_context_ref(r).unwrap_or_else(|m| errors.push(FieldError::new(at.field("context_ref"), m)));
     }
     match &wire.context {
         Some(Value::Object(_)) => match to_canonical_vec(&wire.context) {
             Ok(bytes) if bytes.len() > CONTEXT_BYTES_MAX => errors.push(FieldError::new(
-                join(path, "context"),
+                at.field("context"),
                 format!(
                     "is {} bytes as canonical JSON; at most {CONTEXT_BYTES_MAX} are accepted",
                     bytes.len()
                 ),
             )),
             Ok(_) => {}
-            Err(e) => errors.push(FieldError::new(join(path, "context"), e.to_string())),
+            Err(e) => errors.push(FieldError::new(at.field("context"), e.to_string())),
         },
         Some(Value::Null) | None => {
             if wire.axiom_hash.is_none() {
                 errors.push(FieldError::new(
-                    join(path, "axiom_hash"),
+                    at.field("axiom_hash"),
                     "is required unless a `context` object is sent for Warden to commit to",
                 ));
             }
         }
-        Some(_) => errors.push(FieldError::new(join(path, "context"), "must be a JSON object")),
+        Some(_) => errors.push(FieldError::new(at.field("context"), "must be a JSON object")),
     }
     if errors.len() != before {
         return None;

@@ -23,6 +23,12 @@ const BUSY_TIMEOUT_MS: u64 = 5_000;
 const READ_CACHE_KIB: i64 = 16 * 1024;
 /// Page cache of the writer connection, in KiB.
 const WRITE_CACHE_KIB: i64 = 64 * 1024;
+/// WAL pages between automatic checkpoints. Larger than SQLite's default (1,000)
+/// so the hot right-edge pages of the B-trees are copied into the database once per
+/// many commits instead of once per few.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 16_384;
+/// Size the WAL file is truncated back to after a checkpoint.
+const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 /// Node ids pack the level into the top byte; indexes must fit below it.
 const NODE_INDEX_LIMIT: u64 = 1 << 56;
 
@@ -68,6 +74,8 @@ impl SqliteStore {
         writer.pragma_update(None, "journal_mode", "WAL")?;
         writer.pragma_update(None, "synchronous", "FULL")?;
         writer.pragma_update(None, "cache_size", -WRITE_CACHE_KIB)?;
+        writer.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+        writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
         writer.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
         writer.execute_batch(SCHEMA)?;
         Ok(Self {

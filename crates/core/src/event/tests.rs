@@ -77,6 +77,43 @@ fn context_may_replace_axiom_hash() {
     assert!(events[0].axiom_hash.is_none());
 }
 
+fn event_with(text: String) -> LoggedEvent {
+    LoggedEvent {
+        kind: "telemetry".into(),
+        source: Source::SelfReported,
+        agent_id: AgentId::parse("agt_a").unwrap(),
+        session_id: SessionId::parse("sess_b").unwrap(),
+        timestamp: text.clone(),
+        action_type: ActionType::Send,
+        outcome: Outcome::Denied,
+        axiom_hash: Some(text.clone()),
+        context_commitment: Some(text.clone()),
+        context_ref: Some(text.clone()),
+        received_at: text,
+    }
+}
+
+fn tricky_char() -> impl proptest::strategy::Strategy<Value = char> {
+    use proptest::prelude::*;
+    prop_oneof![
+        any::<char>(),
+        (0u8..0x20).prop_map(char::from),
+        Just('"'),
+        Just('\\'),
+        Just('\u{7f}'),
+        Just('/')
+    ]
+}
+
+proptest::proptest! {
+    #[test]
+    fn leaf_is_rfc8785_canonical(chars in proptest::collection::vec(tricky_char(), 0..40)) {
+        let e = event_with(chars.into_iter().collect());
+        let reference = crate::canonical::to_canonical_vec(&e).unwrap();
+        proptest::prop_assert_eq!(e.to_leaf().unwrap(), reference);
+    }
+}
+
 #[test]
 fn leaf_is_canonical_and_round_trips() {
     let e = LoggedEvent {

@@ -1,0 +1,680 @@
+//! Shared helpers for the end-to-end tests: run the real `warden` binary, talk to it
+//! over HTTP, and check what it serves with code written outside this project
+//! (`tlog_tiles`, `signed_note`).
+//!
+//! Every wait is bounded: a server that does not start, answer or stop in time fails
+//! the test with its log attached instead of hanging it.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read};
+use std::ops::{Deref, Range};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use tlog_tiles::{Hash, Tile, TileReader};
+
+/// The binary under test.
+pub const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
+
+/// How long a server may take to print its address and become ready.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a server may take to exit after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one CLI command may run.
+const CLI_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long one HTTP request may take.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for a checkpoint to cover new entries (published at most once a second).
+const CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause between polls.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Tile height of C2SP tlog-tiles.
+pub const TILE_HEIGHT: u8 = 8;
+/// Entries (or hashes) in a full tile.
+pub const TILE_WIDTH: u64 = 256;
+
+/// Every `action_type` the API accepts.
+pub const ACTION_TYPES: [&str; 7] = ["read", "write", "delete", "execute", "send", "auth", "admin"];
+/// Every `outcome` the API accepts.
+pub const OUTCOMES: [&str; 5] = ["success", "failure", "error", "denied", "pending"];
+/// A timestamp safely in the past.
+pub const PAST_TIMESTAMP: &str = "2025-06-01T12:00:00Z";
+
+// ---- test directories ----------------------------------------------------------------
+
+/// A temporary directory holding a server's data dir (`data/`), its logs and scratch files.
+#[derive(Debug)]
+pub struct TestDir {
+    root: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> Self {
+        Self { root: tempfile::tempdir().unwrap() }
+    }
+
+    /// The server's data directory.
+    pub fn data(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    /// A path for a scratch file or directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+}
+
+/// Copies a flat directory (the data dir has no subdirectories).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        assert!(entry.file_type().unwrap().is_file(), "unexpected non-file {:?} in data dir", entry.path());
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+// ---- events ------------------------------------------------------------------------------
+
+/// A valid event, distinct for every `n`.
+pub fn event(n: u64) -> Value {
+    json!({
+        "agent_id": format!("agt_test{}", n % 7),
+        "session_id": format!("sess_test{}", n % 3),
+        "timestamp": PAST_TIMESTAMP,
+        "action_type": ACTION_TYPES[(n % 7) as usize],
+        "outcome": OUTCOMES[(n % 5) as usize],
+        "axiom_hash": format!("sha256:{n:064x}"),
+        "context_ref": format!("ref_{n}"),
+    })
+}
+
+/// Valid events numbered by `range`.
+pub fn events(range: Range<u64>) -> Vec<Value> {
+    range.map(event).collect()
+}
+
+/// What the server acknowledged for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    pub index: u64,
+    pub leaf_hash: String,
+}
+
+/// One entry as served by `/v1/log/entries/{index}`.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub index: u64,
+    pub leaf: Vec<u8>,
+    pub leaf_hash: String,
+    pub event: Value,
+}
+
+/// RFC 6962 leaf hash, `SHA-256(0x00 ‖ leaf)`, computed by `tlog_tiles`.
+pub fn leaf_hash(leaf: &[u8]) -> Hash {
+    tlog_tiles::record_hash(leaf)
+}
+
+pub fn leaf_hash_b64(leaf: &[u8]) -> String {
+    STANDARD.encode(leaf_hash(leaf).0)
+}
+
+pub fn decode_b64(s: &str) -> Vec<u8> {
+    STANDARD.decode(s).unwrap_or_else(|e| panic!("`{s}` is not standard base64: {e}"))
+}
+
+pub fn decode_hash(s: &str) -> Hash {
+    let bytes = decode_b64(s);
+    Hash(bytes.try_into().unwrap_or_else(|b: Vec<u8>| panic!("hash `{s}` has {} bytes, not 32", b.len())))
+}
+
+pub fn decode_hashes(value: &Value) -> Vec<Hash> {
+    let list = value.as_array().unwrap_or_else(|| panic!("expected an array of hashes, got {value}"));
+    list.iter().map(|h| decode_hash(h.as_str().unwrap())).collect()
+}
+
+// ---- checkpoints -------------------------------------------------------------------------
+
+/// A checkpoint whose signature has been verified.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub note: String,
+    pub origin: String,
+    pub size: u64,
+    pub root: Hash,
+}
+
+/// The key name in a verifier key `name+hexid+base64`.
+pub fn key_name(vkey: &str) -> &str {
+    vkey.split('+').next().unwrap()
+}
+
+/// Verifies a signed note with `signed_note` and parses its body with `tlog_tiles`.
+pub fn verify_checkpoint(note: &str, vkey: &str) -> Result<Checkpoint, String> {
+    let verifier = signed_note::StandardVerifier::new(vkey).map_err(|e| format!("bad verifier key: {e}"))?;
+    let verifiers = signed_note::VerifierList::new(vec![Box::new(verifier)]);
+    let parsed =
+        signed_note::Note::from_bytes(note.as_bytes()).map_err(|e| format!("malformed note: {e}"))?;
+    let (verified, _) = parsed.verify(&verifiers).map_err(|e| format!("signature: {e}"))?;
+    if verified.len() != 1 {
+        return Err(format!("{} signatures verified, expected 1", verified.len()));
+    }
+    let body = tlog_tiles::Checkpoint::from_bytes(parsed.text())
+        .map_err(|e| format!("malformed checkpoint: {e}"))?;
+    if body.origin() != key_name(vkey) {
+        return Err(format!("origin `{}` is not the key name `{}`", body.origin(), key_name(vkey)));
+    }
+    Ok(Checkpoint {
+        note: note.to_owned(),
+        origin: body.origin().to_owned(),
+        size: body.size(),
+        root: *body.hash(),
+    })
+}
+
+// ---- running the CLI ---------------------------------------------------------------------
+
+/// The result of one `warden` command.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Stdout and stderr together, for messages and searches.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    pub fn describe(&self) -> String {
+        format!("status {:?}\n--- stdout\n{}--- stderr\n{}", self.status, self.stdout, self.stderr)
+    }
+}
+
+/// A command for the binary, untouched by any `WARDEN_…` variable of the caller's
+/// environment (the server reads its configuration from them).
+fn warden_command() -> Command {
+    let mut command = Command::new(WARDEN);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("WARDEN_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Runs `warden ARGS`, with a time limit.
+pub fn warden(args: &[&str]) -> CliOutput {
+    let mut child = warden_command()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = read_in_background(child.stdout.take().unwrap());
+    let stderr = read_in_background(child.stderr.take().unwrap());
+    let Some(status) = wait_with_timeout(&mut child, CLI_TIMEOUT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("`warden {}` did not finish within {CLI_TIMEOUT:?}", args.join(" "));
+    };
+    CliOutput { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
+}
+
+fn read_in_background(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// True if `text` contains `n` as a whole number (not as part of a longer one).
+pub fn mentions_number(text: &str, n: u64) -> bool {
+    text.split(|c: char| !c.is_ascii_digit()).any(|word| word == n.to_string())
+}
+
+// ---- HTTP --------------------------------------------------------------------------------
+
+/// A response: status, content type and body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap_or_else(|_| panic!("body is not UTF-8: {:?}", self.body))
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Panics unless the status is `status`.
+    pub fn expect_status(self, status: u16, what: &str) -> Self {
+        assert_eq!(
+            self.status,
+            status,
+            "{what}: unexpected status; body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+}
+
+/// An HTTP client bound to one server. Cheap to clone and to send to another thread.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(HTTP_TIMEOUT))
+            .proxy(None)
+            .build()
+            .new_agent();
+        Self { base: base.to_owned(), agent }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn try_get(&self, path: &str) -> Result<Reply, ureq::Error> {
+        let response = self.agent.get(&self.url(path)).call()?;
+        into_reply(response)
+    }
+
+    pub fn try_post_json(&self, path: &str, body: &Value) -> Result<Reply, ureq::Error> {
+        let response = self
+            .agent
+            .post(&self.url(path))
+            .header("content-type", "application/json")
+            .send(serde_json::to_vec(body).unwrap())?;
+        into_reply(response)
+    }
+
+    pub fn try_post_raw(&self, path: &str, body: &[u8]) -> Result<Reply, ureq::Error> {
+        let response =
+            self.agent.post(&self.url(path)).header("content-type", "application/json").send(body)?;
+        into_reply(response)
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.try_get(path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.try_post_json(path, body).unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// GET that must answer 200 with JSON.
+    pub fn get_json(&self, path: &str) -> Value {
+        self.get(path).expect_status(200, &format!("GET {path}")).json()
+    }
+
+    // ---- telemetry --------------------------------------------------------------------
+
+    /// Submits one event in the single-event form; it must be accepted.
+    pub fn submit_one(&self, event: &Value) -> Ack {
+        let reply = self.post_json("/v1/telemetry/submit", event);
+        let acks = parse_acks(&reply.expect_status(200, "submit one event").json(), 1);
+        acks.into_iter().next().unwrap()
+    }
+
+    /// Submits a batch; it must be accepted.
+    pub fn submit_batch(&self, events: &[Value]) -> Vec<Ack> {
+        self.try_submit_batch(events).unwrap_or_else(|e| panic!("submit batch: {e}"))
+    }
+
+    /// Submits a batch; a transport error (the server is gone) is an `Err`, any
+    /// answer other than 200 fails the test.
+    pub fn try_submit_batch(&self, events: &[Value]) -> Result<Vec<Ack>, ureq::Error> {
+        let reply = self.try_post_json("/v1/telemetry/submit", &json!({ "events": events }))?;
+        Ok(parse_acks(&reply.expect_status(200, "submit batch").json(), events.len()))
+    }
+
+    // ---- log reads -------------------------------------------------------------------
+
+    pub fn entry(&self, index: u64) -> Entry {
+        let v = self.get_json(&format!("/v1/log/entries/{index}"));
+        assert_eq!(v["index"].as_u64(), Some(index), "entry {index}: wrong index in {v}");
+        Entry {
+            index,
+            leaf: decode_b64(v["leaf"].as_str().unwrap()),
+            leaf_hash: v["leaf_hash"].as_str().unwrap().to_owned(),
+            event: v["event"].clone(),
+        }
+    }
+
+    /// The verifier key served at `/v1/log/key`, without the trailing newline.
+    pub fn verifier_key(&self) -> String {
+        let reply = self.get("/v1/log/key").expect_status(200, "GET /v1/log/key");
+        assert!(reply.content_type.starts_with("text/plain"), "key content type: {}", reply.content_type);
+        reply.text().trim_end().to_owned()
+    }
+
+    /// The current checkpoint, verified with `vkey`.
+    pub fn checkpoint(&self, vkey: &str) -> Checkpoint {
+        let reply = self.get("/v1/log/checkpoint").expect_status(200, "GET /v1/log/checkpoint");
+        assert!(
+            reply.content_type.starts_with("text/plain"),
+            "checkpoint content type: {}",
+            reply.content_type
+        );
+        verify_checkpoint(&reply.text(), vkey).unwrap_or_else(|e| panic!("checkpoint does not verify: {e}"))
+    }
+
+    /// Polls until a checkpoint covers at least `size` entries.
+    pub fn wait_for_checkpoint(&self, size: u64, vkey: &str) -> Checkpoint {
+        let deadline = Instant::now() + CHECKPOINT_TIMEOUT;
+        loop {
+            let reply = self.get("/v1/log/checkpoint");
+            if reply.status == 200 {
+                let checkpoint = verify_checkpoint(&reply.text(), vkey)
+                    .unwrap_or_else(|e| panic!("checkpoint does not verify: {e}"));
+                if checkpoint.size >= size {
+                    return checkpoint;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no checkpoint of size >= {size} within {CHECKPOINT_TIMEOUT:?}; last answer {} {}",
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+            );
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    pub fn inclusion_proof(&self, index: u64, tree_size: u64) -> Vec<Hash> {
+        let v = self.get_json(&format!("/v1/log/proof/inclusion?index={index}&tree_size={tree_size}"));
+        assert_eq!((v["index"].as_u64(), v["tree_size"].as_u64()), (Some(index), Some(tree_size)), "{v}");
+        decode_hashes(&v["hashes"])
+    }
+
+    pub fn consistency_proof(&self, from: u64, to: u64) -> Vec<Hash> {
+        let v = self.get_json(&format!("/v1/log/proof/consistency?from={from}&to={to}"));
+        assert_eq!((v["from"].as_u64(), v["to"].as_u64()), (Some(from), Some(to)), "{v}");
+        decode_hashes(&v["hashes"])
+    }
+
+    /// Checks with `tlog_tiles` that `new` extends `old`, using the server's proof.
+    pub fn check_consistent(&self, old: &Checkpoint, new: &Checkpoint) {
+        assert!(old.size <= new.size, "checkpoint sizes go backwards: {} then {}", old.size, new.size);
+        if old.size == 0 {
+            return;
+        }
+        let proof = self.consistency_proof(old.size, new.size);
+        tlog_tiles::check_tree(&proof, new.size, new.root, old.size, old.root).unwrap_or_else(|e| {
+            panic!("checkpoint of size {} is not consistent with size {}: {e}", old.size, new.size)
+        });
+    }
+}
+
+fn into_reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, ureq::Error> {
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let body = response.body_mut().with_config().limit(64 * 1024 * 1024).read_to_vec()?;
+    Ok(Reply { status, content_type, body })
+}
+
+/// Parses `{"entries":[{"index","leaf_hash"}...]}` and checks the indexes are consecutive.
+fn parse_acks(v: &Value, expected: usize) -> Vec<Ack> {
+    let entries = v["entries"].as_array().unwrap_or_else(|| panic!("no `entries` array in {v}"));
+    assert_eq!(entries.len(), expected, "acknowledged {} entries for {expected} events", entries.len());
+    let acks: Vec<Ack> = entries
+        .iter()
+        .map(|e| Ack {
+            index: e["index"].as_u64().unwrap_or_else(|| panic!("bad index in {e}")),
+            leaf_hash: e["leaf_hash"].as_str().unwrap_or_else(|| panic!("bad leaf_hash in {e}")).to_owned(),
+        })
+        .collect();
+    for pair in acks.windows(2) {
+        assert_eq!(pair[1].index, pair[0].index + 1, "batch indexes are not consecutive: {v}");
+    }
+    acks
+}
+
+// ---- the server --------------------------------------------------------------------------
+
+/// A running `warden serve`, killed when dropped.
+#[derive(Debug)]
+pub struct Server {
+    child: Option<Child>,
+    pub client: Client,
+    pub data_dir: PathBuf,
+    log_path: PathBuf,
+}
+
+impl Deref for Server {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Server {
+    /// Starts `warden serve` on `data_dir` and an ephemeral port; waits until ready.
+    pub fn start(data_dir: &Path) -> Self {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let log_path = data_dir.with_extension("server.log");
+        let log = OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
+        let mut child = warden_command()
+            .args(["serve", "--data-dir", path_str(data_dir), "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let (address_tx, address_rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        thread::spawn(move || watch_stdout(stdout, address_tx));
+        let base = address_rx.recv_timeout(START_TIMEOUT);
+        let mut server =
+            Self { child: Some(child), client: Client::new(""), data_dir: data_dir.to_owned(), log_path };
+        match base {
+            Ok(base) => server.client = Client::new(&base),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = server.child.as_mut().and_then(|c| wait_with_timeout(c, STOP_TIMEOUT));
+                panic!("server exited ({status:?}) without a `listening on` line\n{}", server.log());
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("server printed no `listening on` line within {START_TIMEOUT:?}\n{}", server.log())
+            }
+        }
+        server.wait_ready();
+        server
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = File::open(&self.log_path) {
+            let _ = f.read_to_string(&mut text);
+        }
+        format!("--- server log {:?}\n{text}", self.log_path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if matches!(self.try_get("/readyz"), Ok(reply) if reply.status == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "/readyz not 200 within {START_TIMEOUT:?}\n{}", self.log());
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// Stops the server with SIGTERM and returns its exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        match wait_with_timeout(&mut child, STOP_TIMEOUT) {
+            Some(status) => status,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("server did not exit within {STOP_TIMEOUT:?} of SIGTERM\n{}", self.log());
+            }
+        }
+    }
+
+    /// Stops the server with SIGTERM; it must exit successfully.
+    pub fn stop_gracefully(self) {
+        let log = self.log();
+        let status = self.stop();
+        assert!(status.success(), "server exited with {status:?} after SIGTERM\n{log}");
+    }
+
+    /// Kills the server with SIGKILL (`kill -9`): no chance to clean up.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Sends the base URL from the `listening on http://…` line, then keeps draining
+/// stdout so the server never blocks on a full pipe.
+fn watch_stdout(stdout: ChildStdout, address_tx: mpsc::Sender<String>) {
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { return };
+        if let Some(base) = listening_address(&line) {
+            let _ = address_tx.send(base);
+        }
+    }
+}
+
+fn listening_address(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once("listening on ")?;
+    let url = rest.split_whitespace().next()?.trim_end_matches('/');
+    url.starts_with("http://").then(|| url.to_owned())
+}
+
+// ---- tiles -------------------------------------------------------------------------------
+
+/// The C2SP path of a tile, `/log/tile/<L>/<N>[.p/<W>]`.
+///
+/// `tlog_tiles` (a port of Go's sumdb code) writes `tile/<H>/<L>/…`; C2SP tlog-tiles
+/// fixes the height at 8 and leaves it out.
+pub fn tile_path(tile: &Tile) -> String {
+    assert_eq!(tile.height(), TILE_HEIGHT);
+    let path = tile.path();
+    let rest = path.strip_prefix("tile/8/").unwrap_or_else(|| panic!("unexpected tile path {path}"));
+    format!("/log/tile/{rest}")
+}
+
+/// The C2SP path of an entry bundle, `/log/tile/entries/<N>[.p/<W>]`.
+pub fn bundle_path(index: u64, width: u64) -> String {
+    let tile = Tile::new(TILE_HEIGHT, 0, index, u32::try_from(width).unwrap(), false);
+    let hash_path = tile_path(&tile);
+    format!("/log/tile/entries/{}", hash_path.strip_prefix("/log/tile/0/").unwrap())
+}
+
+/// Splits an entry bundle: each entry is a big-endian u16 length and that many bytes.
+pub fn parse_bundle(mut bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut entries = Vec::new();
+    while !bytes.is_empty() {
+        assert!(bytes.len() >= 2, "bundle ends inside a length prefix");
+        let len = usize::from(u16::from_be_bytes([bytes[0], bytes[1]]));
+        assert!(bytes.len() >= 2 + len, "bundle entry of {len} bytes runs past the end");
+        entries.push(bytes[2..2 + len].to_vec());
+        bytes = &bytes[2 + len..];
+    }
+    entries
+}
+
+/// Reads hash tiles over HTTP from our C2SP paths, for `tlog_tiles::TileHashReader`.
+#[derive(Debug)]
+pub struct HttpTiles<'a> {
+    pub client: &'a Client,
+}
+
+impl HttpTiles<'_> {
+    fn read_tile(&self, tile: &Tile) -> Vec<u8> {
+        let path = tile_path(tile);
+        let wanted = usize::try_from(tile.width()).unwrap() * 32;
+        let reply = self.client.get(&path);
+        if reply.status == 404 && u64::from(tile.width()) < TILE_WIDTH {
+            // C2SP tlog-tiles: a client may fall back to the full tile when a
+            // partial one is no longer served.
+            let full = Tile::new(TILE_HEIGHT, tile.level(), tile.level_index(), 1 << TILE_HEIGHT, false);
+            let full_path = tile_path(&full);
+            let reply = self.client.get(&full_path).expect_status(200, &format!("GET {full_path}"));
+            assert_eq!(reply.body.len(), 32 * 256, "{full_path}: wrong length");
+            return reply.body[..wanted].to_vec();
+        }
+        let reply = reply.expect_status(200, &format!("GET {path}"));
+        assert_eq!(reply.body.len(), wanted, "{path}: wrong length");
+        reply.body
+    }
+}
+
+impl TileReader for HttpTiles<'_> {
+    fn height(&self) -> u8 {
+        TILE_HEIGHT
+    }
+
+    fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+        Ok(tiles.iter().map(|t| self.read_tile(t)).collect())
+    }
+
+    fn save_tiles(&self, _tiles: &[Tile], _data: &[Vec<u8>]) {}
+}
