@@ -82,7 +82,7 @@ fn bodies(batch: usize, count: usize) -> Vec<Bytes> {
                         "agent_id": format!("agt_bench{}", rng.gen_range(0..1000)),
                         "session_id": format!("sess_b{b}x{}", i % 16),
                         "timestamp": "2026-04-15T01:23:45Z",
-                        "action_type": actions[i % actions.len()],
+                        "action_type": actions.get(i % actions.len()).copied().unwrap_or("read"),
                         "outcome": "success",
                         "axiom_hash": format!("sha256:{:064x}", rng.r#gen::<u128>()),
                         "context_ref": format!("pr_{}", rng.gen_range(0..100_000)),
@@ -123,7 +123,7 @@ async fn drive(args: &Args, url: &str, bodies: Arc<Vec<Bytes>>, pid: u32) -> any
             let mut latencies = Histogram::<u64>::new(3)?;
             let mut i = c;
             while !stop.load(Ordering::Relaxed) {
-                let body = bodies[i % bodies.len()].clone();
+                let body = bodies.get(i % bodies.len()).cloned().unwrap_or_default();
                 i += stride;
                 let request = hyper::Request::post(uri.clone())
                     .header("content-type", "application/json")

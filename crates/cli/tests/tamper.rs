@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{CliOutput, Server, TestDir, copy_dir, events, mentions_number, path_str, warden};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 const LOG_SIZE: u64 = 300;
 /// The exit code of `warden log verify` when the log does not verify.
@@ -111,16 +111,13 @@ fn a_missing_entry_is_reported_by_its_index() {
 fn a_changed_level_1_node_is_found() {
     let dir = stopped_log();
     let copy = tampered_copy(&dir, "node", |db| {
-        let level_1 = 1i64 << 56;
-        let id: Option<i64> = db
-            .query_row("SELECT id FROM nodes WHERE id >> 56 = 1 ORDER BY id LIMIT 1 OFFSET 8", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .unwrap();
-        let id = id.expect("a level-1 node with index 8 is stored");
-        assert_eq!(id, level_1 | 8);
-        flip_blob_byte(db, "nodes", "hash", "id", id, 0);
+        // Tiles hold tree levels 0..=7 of each 256-leaf subtree, level by level:
+        // the level-1 node with index 8 is slot 256 + 8 of tile (0, 0).
+        let tile_0_0 = 0i64;
+        let width: i64 =
+            db.query_row("SELECT width FROM tiles WHERE id = ?1", [tile_0_0], |r| r.get(0)).unwrap();
+        assert!(width >= 18, "tile (0, 0) covers the level-1 node with index 8");
+        flip_blob_byte(db, "tiles", "hashes", "id", tile_0_0, (256 + 8) * 32);
     });
     assert_tampering_found(&verify_offline(&copy), "a changed level-1 node");
 }

@@ -156,3 +156,78 @@ mod tests {
         }
     }
 }
+
+/// Hashes a stored subtree tile holds: tree levels `8·T` to `8·T + 7` of one
+/// 256-wide subtree (256 + 128 + … + 2).
+pub const STORED_TILE_HASHES: usize = 510;
+/// Bytes of a stored subtree tile.
+pub const STORED_TILE_BYTES: usize = STORED_TILE_HASHES * 32;
+
+/// A stored subtree tile: tile level `T` (tree levels `8·T ..= 8·T+7`) and index.
+///
+/// Storing all eight levels of a tile together (not just its bottom level, as the
+/// C2SP wire format does) means the eight lowest hashes of an audit path come from
+/// one read, and nothing is recomputed to answer a proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TileKey {
+    /// Tile level: tree levels `8·level ..= 8·level + 7`.
+    pub level: u8,
+    /// Index among the tiles of this level.
+    pub index: u64,
+}
+
+impl TileKey {
+    /// Where a tree node lives: its tile and its slot within the tile.
+    ///
+    /// Slots are level by level: the 256 hashes of tree level `8·T` first, then
+    /// the 128 of level `8·T + 1`, and so on.
+    pub fn locate(node: NodeId) -> (Self, usize) {
+        let within = node.level % TILE_HEIGHT;
+        let per_tile_shift = TILE_HEIGHT - within;
+        let key = Self { level: node.level / TILE_HEIGHT, index: node.index >> per_tile_shift };
+        let offset = (node.index & ((1u64 << per_tile_shift) - 1)) as usize;
+        (key, slot_base(within) + offset)
+    }
+
+    /// Whether `slot` holds a complete node when the tile's bottom level has
+    /// `width` hashes.
+    pub fn slot_complete(slot: usize, width: u64) -> bool {
+        let mut within = 0u8;
+        while within + 1 < TILE_HEIGHT && slot >= slot_base(within + 1) {
+            within += 1;
+        }
+        let offset = (slot - slot_base(within)) as u64;
+        slot < STORED_TILE_HASHES && (offset + 1) << within <= width
+    }
+}
+
+/// First slot of within-tile level `within` (0..8): 0, 256, 384, 448, …
+fn slot_base(within: u8) -> usize {
+    (2 * TILE_WIDTH as usize) - ((2 * TILE_WIDTH as usize) >> within)
+}
+
+#[cfg(test)]
+mod stored_tests {
+    use super::*;
+
+    #[test]
+    fn nodes_map_to_distinct_slots_of_their_tile() {
+        assert_eq!(TileKey::locate(NodeId { level: 0, index: 5 }), (TileKey { level: 0, index: 0 }, 5));
+        assert_eq!(TileKey::locate(NodeId { level: 0, index: 261 }), (TileKey { level: 0, index: 1 }, 5));
+        assert_eq!(TileKey::locate(NodeId { level: 1, index: 8 }), (TileKey { level: 0, index: 0 }, 264));
+        assert_eq!(TileKey::locate(NodeId { level: 7, index: 3 }), (TileKey { level: 0, index: 1 }, 509));
+        assert_eq!(TileKey::locate(NodeId { level: 8, index: 3 }), (TileKey { level: 1, index: 0 }, 3));
+        let mut seen = std::collections::HashSet::new();
+        for level in 0..8u8 {
+            for index in 0..(256u64 >> level) {
+                let (key, slot) = TileKey::locate(NodeId { level, index });
+                assert_eq!(key, TileKey { level: 0, index: 0 });
+                assert!(slot < STORED_TILE_HASHES && seen.insert(slot));
+                assert!(TileKey::slot_complete(slot, 256));
+            }
+        }
+        assert!(TileKey::slot_complete(1, 2) && !TileKey::slot_complete(2, 2));
+        assert!(TileKey::slot_complete(256, 2) && !TileKey::slot_complete(257, 3));
+        assert!(TileKey::slot_complete(509, 256) && !TileKey::slot_complete(509, 255));
+    }
+}

@@ -6,15 +6,14 @@
 //! each checkpoint consistent with the next. The first problem found is reported
 //! with the log index it concerns.
 
-use std::collections::BTreeMap;
-
 use warden_ledger::checkpoint::Checkpoint;
 use warden_ledger::note::NoteVerifier;
 use warden_ledger::proof::consistency_proof;
 use warden_ledger::verify::verify_consistency;
-use warden_ledger::{CompactRange, Hash, leaf_hash};
+use warden_ledger::{CompactRange, Hash, NodeId, leaf_hash};
 
-use crate::{Store, StoreError, StoreNodes, StoredCheckpoint};
+use crate::tiles::TileNodes;
+use crate::{Store, StoreError, StoredCheckpoint};
 
 /// Leaves read per step.
 const AUDIT_CHUNK_LEAVES: u64 = 16_384;
@@ -83,9 +82,9 @@ pub fn audit(store: &dyn Store, verifier: &NoteVerifier) -> Result<AuditReport, 
             _ => end,
         };
         let leaves = store.read_leaves(start, end)?;
-        let mut emitted: BTreeMap<u8, Vec<(u64, Hash)>> = BTreeMap::new();
+        let mut emitted: Vec<(NodeId, Hash)> = Vec::with_capacity(leaves.len() * 2);
         for leaf in &leaves {
-            edge.append(leaf_hash(leaf), |id, h| emitted.entry(id.level).or_default().push((id.index, h)));
+            edge.append(leaf_hash(leaf), |id, h| emitted.push((id, h)));
         }
         compare_nodes(store, &emitted, integrated)?;
     }
@@ -101,45 +100,37 @@ const AUDIT_MISMATCHES_MAX: usize = 4_096;
 /// Compares recomputed nodes with the stored ones, for nodes within the integrated
 /// tree, and reports the root cause: a changed leaf makes all its ancestors differ
 /// too, so a mismatch explained by one below it is not the culprit.
-fn compare_nodes(
-    store: &dyn Store,
-    emitted: &BTreeMap<u8, Vec<(u64, Hash)>>,
-    integrated: u64,
-) -> Result<(), AuditError> {
-    let mut mismatches: Vec<(u8, u64, bool)> = Vec::new();
-    for (&level, nodes) in emitted {
-        let Some(&(first_index, _)) = nodes.first() else { continue };
-        // Only nodes wholly inside the integrated prefix are stored.
-        let stored_count = (integrated >> level).saturating_sub(first_index).min(nodes.len() as u64);
-        if stored_count == 0 {
-            continue;
+fn compare_nodes(store: &dyn Store, emitted: &[(NodeId, Hash)], integrated: u64) -> Result<(), AuditError> {
+    let span = |id: &NodeId| (id.index << id.level, ((id.index + 1) << id.level) - 1);
+    // Only nodes wholly inside the integrated prefix are stored.
+    let wanted: Vec<&(NodeId, Hash)> = emitted.iter().filter(|(id, _)| span(id).1 < integrated).collect();
+    let ids: Vec<NodeId> = wanted.iter().map(|(id, _)| *id).collect();
+    let stored = TileNodes { store, cache: None }.read_nodes_opt(&ids)?;
+    let mut mismatches: Vec<(NodeId, bool)> = Vec::new();
+    for ((id, recomputed), found) in wanted.iter().zip(stored) {
+        match found {
+            Some(h) if h == *recomputed => {}
+            found => mismatches.push((*id, found.is_none())),
         }
-        let stored = store.read_level(level, first_index, stored_count)?;
-        for (i, (index, recomputed)) in nodes.iter().take(stored_count as usize).enumerate() {
-            match stored.get(i) {
-                Some(h) if h == recomputed => {}
-                found => mismatches.push((level, *index, found.is_none())),
-            }
-            if mismatches.len() >= AUDIT_MISMATCHES_MAX {
-                break;
-            }
+        if mismatches.len() >= AUDIT_MISMATCHES_MAX {
+            break;
         }
     }
-    let span = |level: u8, index: u64| (index << level, ((index + 1) << level) - 1);
     let root_cause = mismatches
         .iter()
-        .filter(|(level, index, _)| {
-            let (lo, hi) = span(*level, *index);
-            !mismatches.iter().any(|(l2, i2, _)| {
-                let (lo2, hi2) = span(*l2, *i2);
-                l2 < level && lo <= lo2 && hi2 <= hi
+        .filter(|(id, _)| {
+            let (lo, hi) = span(id);
+            !mismatches.iter().any(|(other, _)| {
+                let (lo2, hi2) = span(other);
+                other.level < id.level && lo <= lo2 && hi2 <= hi
             })
         })
-        .min_by_key(|(level, index, _)| (span(*level, *index).0, *level));
-    let Some(&(level, index, missing)) = root_cause else {
+        .min_by_key(|(id, _)| (span(id).0, id.level));
+    let Some(&(id, missing)) = root_cause else {
         return Ok(());
     };
-    let (lo, hi) = span(level, index);
+    let (lo, hi) = span(&id);
+    let level = id.level;
     let why = if missing {
         format!("stored tree node at level {level} (entries {lo}..{hi}) is missing")
     } else if level == 0 {
@@ -170,8 +161,8 @@ fn check_checkpoint(
         return Err(bad("the signed root does not match the root recomputed from the entries".into()));
     }
     if let Some(prev) = previous {
-        let proof =
-            consistency_proof(&StoreNodes(store), prev.size, cp.size).map_err(|e| bad(e.to_string()))?;
+        let proof = consistency_proof(&TileNodes { store, cache: None }, prev.size, cp.size)
+            .map_err(|e| bad(e.to_string()))?;
         verify_consistency(prev.size, cp.size, prev.root, cp.root, &proof)
             .map_err(|e| bad(format!("not consistent with the checkpoint for size {}: {e}", prev.size)))?;
     }

@@ -3,7 +3,7 @@
 //! Owns: the [`Store`] trait (the only thing log logic may call), its SQLite
 //! implementation ([`sqlite`]), the sequencer/integrator that turns submissions
 //! into durable, integrated leaves with group commit ([`log`]), checkpoint
-//! publishing, and the offline audit behind `warden log verify --data-dir`
+//! publishing, the stored subtree tiles and their bounded cache ([`tiles`]), and the offline audit behind `warden log verify --data-dir`
 //! ([`audit`]).
 //!
 //! Must not depend on: HTTP (axum, hyper) or the server. A PostgreSQL store is a
@@ -12,8 +12,10 @@
 pub mod audit;
 pub mod log;
 pub mod sqlite;
+pub mod tiles;
 
-use warden_ledger::{Hash, NodeId};
+use warden_ledger::Hash;
+use warden_ledger::tile::TileKey;
 
 /// A leaf ready to be sequenced: its bytes, its RFC 6962 leaf hash (computed on
 /// the submitter's thread, off the sequencer's critical path) and, when Warden
@@ -58,6 +60,18 @@ pub struct ContextRecord {
     pub canonical_context: Vec<u8>,
     /// Unix seconds after which the context may be deleted.
     pub expires_at_unix_s: i64,
+}
+
+/// A stored subtree tile: every hash of tree levels `8·T ..= 8·T+7` under one
+/// 256-wide subtree (see [`TileKey`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTile {
+    /// Which tile.
+    pub key: TileKey,
+    /// How many hashes of the tile's bottom level are complete (0..=256).
+    pub width: u64,
+    /// `STORED_TILE_BYTES` bytes; slots that are not complete yet are zero.
+    pub hashes: Vec<u8>,
 }
 
 /// A signed checkpoint as stored.
@@ -113,15 +127,14 @@ pub trait Store: Send + Sync + 'static {
     fn sequenced_size(&self) -> Result<u64, StoreError>;
     /// Leaves `[start, end)`, in order.
     fn read_leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
-    /// Integration: stores completed subtree hashes and the new integrated size
+    /// Integration: stores the changed subtree tiles and the new integrated size
     /// atomically.
-    fn integrate(&self, nodes: &[(NodeId, Hash)], new_size: u64) -> Result<(), StoreError>;
+    fn integrate(&self, tiles: &[StoredTile], new_size: u64) -> Result<(), StoreError>;
     /// Number of leaves whose hashes are integrated into the tree.
     fn integrated_size(&self) -> Result<u64, StoreError>;
-    /// The hashes of `ids`, in order; a missing node is an error.
-    fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError>;
-    /// Up to `count` consecutive node hashes of one level, starting at `index`.
-    fn read_level(&self, level: u8, index: u64, count: u64) -> Result<Vec<Hash>, StoreError>;
+    /// The stored tiles for `keys`, in order (`None` where a tile does not exist),
+    /// all read from one snapshot.
+    fn read_tiles(&self, keys: &[TileKey]) -> Result<Vec<Option<StoredTile>>, StoreError>;
     /// Publishing: durably stores a signed checkpoint. Storing the same root again
     /// for a size is a no-op; a different root is [`StoreError::Equivocation`].
     fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError>;
@@ -141,15 +154,4 @@ pub trait Store: Send + Sync + 'static {
     fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a metadata value, durably.
     fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
-}
-
-/// Adapts a [`Store`] to the ledger's proof code.
-#[derive(Debug)]
-pub struct StoreNodes<'a, S: ?Sized>(pub &'a S);
-
-impl<S: Store + ?Sized> warden_ledger::NodeReader for StoreNodes<'_, S> {
-    type Error = StoreError;
-    fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
-        self.0.read_nodes(ids)
-    }
 }

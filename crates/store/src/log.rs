@@ -19,13 +19,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
+use warden_ledger::Hash;
 use warden_ledger::checkpoint::Checkpoint;
 use warden_ledger::note::NoteSigner;
 use warden_ledger::proof::{ProofError, consistency_proof, inclusion_proof, root_at};
-use warden_ledger::tile::{TILE_HEIGHT, TILE_WIDTH, TileId, push_bundle_entry};
-use warden_ledger::{CompactRange, Hash, NodeId, leaf_hash};
+use warden_ledger::tile::{TILE_WIDTH, TileId, TileKey, push_bundle_entry};
 
-use crate::{NewLeaf, Store, StoreError, StoreNodes, StoredCheckpoint};
+use crate::tiles::{Integrator, TileCache, TileNodes};
+use crate::{NewLeaf, Store, StoreError, StoredCheckpoint};
 
 /// Append requests that may wait for the writer before callers are told to back off.
 pub const APPEND_QUEUE_REQUESTS_MAX: usize = 256;
@@ -33,8 +34,6 @@ pub const APPEND_QUEUE_REQUESTS_MAX: usize = 256;
 pub const GROUP_COMMIT_LEAVES_MAX: usize = 20_000;
 /// How long an append waits for room in the queue.
 pub const APPEND_QUEUE_WAIT_MS_MAX: u64 = 10_000;
-/// Leaves read per step when integration catches up after a restart.
-const CATCH_UP_LEAVES_MAX: u64 = 50_000;
 
 /// Why a log read or write failed.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +82,7 @@ pub struct Log {
     // INVARIANT: only ever replaced by a checkpoint of larger size that is already durable.
     checkpoint: RwLock<Option<Arc<StoredCheckpoint>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    tiles: TileCache,
 }
 
 impl std::fmt::Debug for Log {
@@ -91,31 +91,12 @@ impl std::fmt::Debug for Log {
     }
 }
 
-/// Brings integration up to the durable leaves; returns the right edge.
-fn catch_up(store: &dyn Store) -> Result<CompactRange, StoreError> {
-    let integrated = store.integrated_size()?;
-    let edge_hashes = store.read_nodes(&CompactRange::edge_nodes(integrated))?;
-    let mut edge =
-        CompactRange::restore(integrated, edge_hashes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let sequenced = store.sequenced_size()?;
-    while edge.size() < sequenced {
-        let end = sequenced.min(edge.size() + CATCH_UP_LEAVES_MAX);
-        let leaves = store.read_leaves(edge.size(), end)?;
-        let mut nodes = Vec::new();
-        for leaf in &leaves {
-            edge.append(leaf_hash(leaf), |id, h| nodes.push((id, h)));
-        }
-        store.integrate(&nodes, edge.size())?;
-    }
-    Ok(edge)
-}
-
 impl Log {
     /// Opens the log: resumes integration, checks the latest checkpoint against the
     /// leaves and starts the writer thread.
     pub fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
-        let edge = catch_up(store.as_ref())?;
-        let head = TreeHead { size: edge.size(), root: edge.root() };
+        let integrator = Integrator::catch_up(store.as_ref())?;
+        let head = TreeHead { size: integrator.size(), root: integrator.root() };
         let latest = store.latest_checkpoint()?;
         if let Some(cp) = &latest {
             let root = if cp.size > head.size {
@@ -124,7 +105,7 @@ impl Log {
                     cp.size, head.size
                 )));
             } else {
-                root_at(&StoreNodes(store.as_ref()), cp.size)
+                root_at(&TileNodes { store: store.as_ref(), cache: None }, cp.size)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?
             };
             if root != cp.root {
@@ -142,7 +123,7 @@ impl Log {
             let sequenced = Arc::clone(&sequenced);
             std::thread::Builder::new()
                 .name("warden-log-writer".into())
-                .spawn(move || writer_loop(store.as_ref(), edge, queue_rx, &head_tx, &sequenced))
+                .spawn(move || writer_loop(store.as_ref(), integrator, queue_rx, &head_tx, &sequenced))
                 .map_err(|e| StoreError::Database(format!("cannot start the log writer: {e}")))?
         };
         Ok(Self {
@@ -152,6 +133,7 @@ impl Log {
             sequenced,
             checkpoint: RwLock::new(latest.map(Arc::new)),
             writer: Mutex::new(Some(writer)),
+            tiles: TileCache::default(),
         })
     }
 
@@ -257,6 +239,10 @@ impl Log {
         Ok(())
     }
 
+    fn cached_nodes(&self) -> TileNodes<'_, dyn Store> {
+        TileNodes { store: self.store.as_ref(), cache: Some(&self.tiles) }
+    }
+
     /// The audit path of `index` in the tree of `tree_size` leaves.
     pub fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<Vec<Hash>, LogError> {
         self.check_size(tree_size, "tree_size")?;
@@ -265,7 +251,7 @@ impl Log {
                 "`index` {index} must be below `tree_size` {tree_size}"
             )));
         }
-        Ok(inclusion_proof(&StoreNodes(self.store.as_ref()), index, tree_size)?)
+        Ok(inclusion_proof(&self.cached_nodes(), index, tree_size)?)
     }
 
     /// The consistency proof between two tree sizes.
@@ -274,13 +260,13 @@ impl Log {
         if from > to {
             return Err(LogError::BadRequest(format!("`from` {from} must not be larger than `to` {to}")));
         }
-        Ok(consistency_proof(&StoreNodes(self.store.as_ref()), from, to)?)
+        Ok(consistency_proof(&self.cached_nodes(), from, to)?)
     }
 
     /// The root of the tree's first `tree_size` leaves.
     pub fn root_at(&self, tree_size: u64) -> Result<Hash, LogError> {
         self.check_size(tree_size, "tree_size")?;
-        Ok(root_at(&StoreNodes(self.store.as_ref()), tree_size)?)
+        Ok(root_at(&self.cached_nodes(), tree_size)?)
     }
 
     /// The bytes of a C2SP tile (hash tile or entry bundle), if the tree has it.
@@ -293,11 +279,14 @@ impl Log {
                 if needed > self.head().size {
                     return Err(not_found());
                 }
-                let hashes = self.store.read_level(level * TILE_HEIGHT, first, tile.width)?;
-                if hashes.len() as u64 != tile.width {
-                    return Err(StoreError::Corrupt(format!("tile `{}` is incomplete", tile.path())).into());
-                }
-                Ok(hashes.iter().flat_map(|h| h.0).collect())
+                let key = TileKey { level, index: tile.index };
+                let stored = self.store.read_tiles(&[key])?.pop().flatten();
+                let bytes = stored
+                    .filter(|t| t.width >= tile.width)
+                    .and_then(|t| t.hashes.get(..tile.width as usize * Hash::LEN).map(<[u8]>::to_vec));
+                bytes.ok_or_else(|| {
+                    StoreError::Corrupt(format!("tile `{}` is incomplete", tile.path())).into()
+                })
             }
             None => {
                 if needed > self.sequenced_size() {
@@ -321,12 +310,12 @@ impl Drop for Log {
 
 fn writer_loop(
     store: &dyn Store,
-    mut edge: CompactRange,
+    mut integrator: Integrator,
     mut queue: mpsc::Receiver<AppendRequest>,
     head: &watch::Sender<TreeHead>,
     sequenced: &AtomicU64,
 ) {
-    let mut next = edge.size();
+    let mut next = integrator.size();
     while let Some(first) = queue.blocking_recv() {
         // Group commit: take every request already waiting, up to the limit.
         let mut requests = vec![first];
@@ -361,54 +350,44 @@ fn writer_loop(
                 }
             }
         }
-        edge = integrate(store, edge, &leaves, next, head);
-        next = edge.size().max(store.sequenced_size().unwrap_or(next));
+        integrator = integrate(store, integrator, &leaves, next, head);
+        next = integrator.size().max(store.sequenced_size().unwrap_or(next));
         sequenced.store(next, Ordering::Release);
     }
     // Drain: integrate whatever was sequenced but not yet integrated.
-    if let Err(e) = catch_up(store) {
+    if let Err(e) = Integrator::catch_up(store) {
         tracing::error!(error = %e, "final integration failed; it will resume at next start");
     }
 }
 
-/// Integrates freshly sequenced `leaves`; on any failure falls back to re-reading
-/// the store so integration never diverges from the durable leaves.
+/// Integrates freshly sequenced `leaves`; on any failure rebuilds from the store
+/// so integration never diverges from the durable leaves.
 fn integrate(
     store: &dyn Store,
-    mut edge: CompactRange,
+    mut integrator: Integrator,
     leaves: &[NewLeaf],
     sequenced: u64,
     head: &watch::Sender<TreeHead>,
-) -> CompactRange {
-    let in_step = edge.size() + leaves.len() as u64 == sequenced;
+) -> Integrator {
+    let in_step = integrator.size() + leaves.len() as u64 == sequenced;
     let result = if in_step {
-        let mut nodes = Vec::with_capacity(leaves.len() * 2);
-        for leaf in leaves {
-            edge.append(leaf.leaf_hash(), |id: NodeId, h| nodes.push((id, h)));
-        }
-        store.integrate(&nodes, edge.size()).map(|()| edge)
+        integrator.append(store, leaves.iter().map(NewLeaf::leaf_hash)).map(|()| integrator)
     } else {
-        catch_up(store)
+        Integrator::catch_up(store)
     };
-    match result {
-        Ok(edge) => {
-            head.send_replace(TreeHead { size: edge.size(), root: edge.root() });
-            edge
+    let integrator = result.or_else(|e| {
+        tracing::error!(error = %e, "integration failed; retrying from the durable leaves");
+        Integrator::catch_up(store)
+    });
+    match integrator {
+        Ok(i) => {
+            head.send_replace(TreeHead { size: i.size(), root: i.root() });
+            i
         }
         Err(e) => {
-            tracing::error!(error = %e, "integration failed; retrying from the durable leaves");
-            match catch_up(store) {
-                Ok(edge) => {
-                    head.send_replace(TreeHead { size: edge.size(), root: edge.root() });
-                    edge
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "integration cannot catch up");
-                    let size = head.borrow().size;
-                    let hashes = store.read_nodes(&CompactRange::edge_nodes(size)).unwrap_or_default();
-                    CompactRange::restore(size, hashes).unwrap_or_default()
-                }
-            }
+            // The head stays where it was; the next batch retries from the store.
+            tracing::error!(error = %e, "integration cannot catch up");
+            Integrator::restore(store).unwrap_or_else(|_| Integrator::empty())
         }
     }
 }

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use warden_ledger::{Hash, NodeId};
+use warden_ledger::Hash;
+use warden_ledger::tile::{STORED_TILE_BYTES, TILE_WIDTH, TileKey};
 
-use crate::{ContextRecord, NewLeaf, Store, StoreError, StoredCheckpoint};
+use crate::{ContextRecord, NewLeaf, Store, StoreError, StoredCheckpoint, StoredTile};
 
 /// Read connections kept open for reuse.
 const READ_CONNECTIONS_MAX: usize = 8;
@@ -29,12 +30,15 @@ const WRITE_CACHE_KIB: i64 = 64 * 1024;
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 16_384;
 /// Size the WAL file is truncated back to after a checkpoint.
 const WAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
-/// Node ids pack the level into the top byte; indexes must fit below it.
-const NODE_INDEX_LIMIT: u64 = 1 << 56;
+/// Tile ids pack the level into the top byte; indexes must fit below it.
+const TILE_INDEX_LIMIT: u64 = 1 << 56;
+/// Page size of new databases: large enough that a 16 KiB tile is stored inline
+/// in one page, so reading a tile is one page read.
+const PAGE_SIZE_BYTES: i64 = 32 * 1024;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS nodes (id INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS tiles (id INTEGER PRIMARY KEY, width INTEGER NOT NULL, hashes BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (
     size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS contexts (
@@ -52,11 +56,11 @@ pub struct SqliteStore {
     read_only: bool,
 }
 
-fn node_key(id: NodeId) -> Result<i64, StoreError> {
-    if id.index >= NODE_INDEX_LIMIT || id.level > 63 {
-        return Err(StoreError::Corrupt(format!("node ({}, {}) is out of range", id.level, id.index)));
+fn tile_id(key: TileKey) -> Result<i64, StoreError> {
+    if key.index >= TILE_INDEX_LIMIT || key.level > 63 {
+        return Err(StoreError::Corrupt(format!("tile ({}, {}) is out of range", key.level, key.index)));
     }
-    Ok(((i64::from(id.level)) << 56) | id.index as i64)
+    Ok(((i64::from(key.level)) << 56) | key.index as i64)
 }
 
 fn to_i64(n: u64) -> Result<i64, StoreError> {
@@ -71,6 +75,8 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let writer = Connection::open(path)?;
+        // Takes effect only while the database is still empty.
+        writer.pragma_update(None, "page_size", PAGE_SIZE_BYTES)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         writer.pragma_update(None, "synchronous", "FULL")?;
         writer.pragma_update(None, "cache_size", -WRITE_CACHE_KIB)?;
@@ -206,16 +212,17 @@ impl Store for SqliteStore {
         })
     }
 
-    fn integrate(&self, nodes: &[(NodeId, Hash)], new_size: u64) -> Result<(), StoreError> {
+    fn integrate(&self, tiles: &[StoredTile], new_size: u64) -> Result<(), StoreError> {
         self.with_writer(|conn| {
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             let result = (|| {
                 let tx = conn.transaction()?;
                 {
-                    let mut insert =
-                        tx.prepare_cached("INSERT OR REPLACE INTO nodes (id, hash) VALUES (?1, ?2)")?;
-                    for (id, hash) in nodes {
-                        insert.execute(params![node_key(*id)?, hash.0.as_slice()])?;
+                    let mut insert = tx.prepare_cached(
+                        "INSERT OR REPLACE INTO tiles (id, width, hashes) VALUES (?1, ?2, ?3)",
+                    )?;
+                    for t in tiles {
+                        insert.execute(params![tile_id(t.key)?, to_i64(t.width)?, t.hashes])?;
                     }
                     tx.execute(
                         "INSERT INTO meta (key, value) VALUES ('integrated_size', ?1)
@@ -240,30 +247,33 @@ impl Store for SqliteStore {
         }
     }
 
-    fn read_nodes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+    fn read_tiles(&self, keys: &[TileKey]) -> Result<Vec<Option<StoredTile>>, StoreError> {
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT hash FROM nodes WHERE id = ?1")?;
-            ids.iter()
-                .map(|id| {
-                    let blob: Option<Vec<u8>> =
-                        stmt.query_row(params![node_key(*id)?], |r| r.get(0)).optional()?;
-                    let blob = blob.ok_or_else(|| {
-                        StoreError::Corrupt(format!("tree node ({}, {}) is missing", id.level, id.index))
-                    })?;
-                    hash_from(&blob, "tree node")
-                })
-                .collect()
-        })
-    }
-
-    fn read_level(&self, level: u8, index: u64, count: u64) -> Result<Vec<Hash>, StoreError> {
-        let start = node_key(NodeId { level, index })?;
-        let end = start.saturating_add(to_i64(count)?);
-        self.with_reader(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT hash FROM nodes WHERE id >= ?1 AND id < ?2 ORDER BY id")?;
-            let rows = stmt.query_map(params![start, end], |r| r.get::<_, Vec<u8>>(0))?;
-            rows.map(|blob| hash_from(&blob?, "tree node")).collect()
+            // One read transaction for the whole batch: one snapshot, and one round
+            // of file and WAL-index locking instead of one per tile.
+            let tx = conn.unchecked_transaction()?;
+            let mut out = Vec::with_capacity(keys.len());
+            {
+                let mut stmt = tx.prepare_cached("SELECT width, hashes FROM tiles WHERE id = ?1")?;
+                for key in keys {
+                    let mut rows = stmt.query(params![tile_id(*key)?])?;
+                    let Some(row) = rows.next()? else {
+                        out.push(None);
+                        continue;
+                    };
+                    let width: i64 = row.get(0)?;
+                    let hashes: Vec<u8> = row.get(1)?;
+                    if hashes.len() != STORED_TILE_BYTES || !(0..=TILE_WIDTH as i64).contains(&width) {
+                        return Err(StoreError::Corrupt(format!(
+                            "tile ({}, {}) is malformed",
+                            key.level, key.index
+                        )));
+                    }
+                    out.push(Some(StoredTile { key: *key, width: width as u64, hashes }));
+                }
+            }
+            tx.finish()?;
+            Ok(out)
         })
     }
 
