@@ -214,3 +214,16 @@ fn notes_signed_by_signed_note_verify_with_ours() {
         signed_note::new_ed25519_verifier_key(s.name(), &SigningKey::from_bytes(&[42u8; 32]).verifying_key());
     assert_eq!(s.verifier_key(), reference_vkey);
 }
+
+proptest! {
+    #[test]
+    fn untrusted_text_never_panics(text in "\\PC{0,200}", raw in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let lossy = String::from_utf8_lossy(&raw).into_owned();
+        for input in [&text, &lossy] {
+            let _ = warden_ledger::tile::TileId::parse(input);
+            let _ = Checkpoint::parse(input);
+            let _ = NoteVerifier::from_verifier_key(input);
+            let _ = NoteVerifier::from_verifier_key(&signer().verifier_key()).unwrap().verify(input);
+        }
+    }
+}

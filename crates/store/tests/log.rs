@@ -154,3 +154,28 @@ fn proofs_stay_right_while_the_tree_grows() {
         }
     }
 }
+
+#[test]
+fn contexts_are_kept_apart_and_deleted_when_they_expire() {
+    use warden_store::ContextRecord;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("c.db")).unwrap();
+    let context = |expires| ContextRecord {
+        salt: vec![1; 32],
+        canonical_context: b"{}".to_vec(),
+        expires_at_unix_s: expires,
+    };
+    let batch = vec![
+        NewLeaf::new(b"a".to_vec(), Some(context(100))),
+        NewLeaf::new(b"b".to_vec(), None),
+        NewLeaf::new(b"c".to_vec(), Some(context(200))),
+    ];
+    store.append_leaves(0, &batch).unwrap();
+    assert_eq!(store.context(0).unwrap(), Some(context(100)));
+    assert_eq!(store.context(1).unwrap(), None);
+    assert_eq!(store.delete_expired_contexts(150).unwrap(), 1);
+    assert_eq!(store.context(0).unwrap(), None);
+    assert_eq!(store.context(2).unwrap(), Some(context(200)));
+    // The log itself is untouched by expiry.
+    assert_eq!(store.read_leaves(0, 3).unwrap(), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+}

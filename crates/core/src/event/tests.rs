@@ -135,3 +135,20 @@ fn leaf_is_canonical_and_round_trips() {
     let back: LoggedEvent = serde_json::from_slice(&leaf).unwrap();
     assert_eq!(back, e);
 }
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+        let _ = parse_submission(&body, NOW);
+    }
+
+    #[test]
+    fn mutated_events_are_accepted_or_named(field in 0usize..7, value in "\\PC{0,80}") {
+        let names = ["agent_id", "session_id", "timestamp", "action_type", "outcome", "axiom_hash", "context_ref"];
+        let mut e = good();
+        e[names[field]] = value.into();
+        if let Err(errors) = parse_submission(&serde_json::to_vec(&e).unwrap(), NOW) {
+            proptest::prop_assert!(errors.iter().all(|f| f.field == names[field]), "{errors:?}");
+        }
+    }
+}
