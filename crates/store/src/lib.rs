@@ -10,8 +10,10 @@
 //! second implementation of [`Store`]; nothing in [`log`] or [`audit`] changes.
 
 pub mod audit;
+pub mod directory;
 pub mod log;
 pub mod sqlite;
+mod sqlite_directory;
 pub mod tiles;
 
 use warden_ledger::Hash;

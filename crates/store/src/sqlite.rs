@@ -45,6 +45,14 @@ CREATE TABLE IF NOT EXISTS contexts (
     idx INTEGER PRIMARY KEY, salt BLOB NOT NULL, context BLOB NOT NULL, expires_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS contexts_by_expiry ON contexts (expires_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, doc TEXT NOT NULL,
+    tool_calls INTEGER NOT NULL DEFAULT 0, writes INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS sessions_by_agent ON sessions (agent_id);
+CREATE TABLE IF NOT EXISTS operators (id TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS policies (version INTEGER PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS revocations (kind TEXT NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (kind, id));
 ";
 
 /// The SQLite implementation of [`Store`].
@@ -129,6 +137,20 @@ impl SqliteStore {
             pool.push(conn);
         }
         result
+    }
+
+    pub(crate) fn with_reader_pub<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_reader(f)
+    }
+
+    pub(crate) fn with_writer_pub<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_writer(f)
     }
 
     fn with_writer<T>(

@@ -179,3 +179,53 @@ fn contexts_are_kept_apart_and_deleted_when_they_expire() {
     // The log itself is untouched by expiry.
     assert_eq!(store.read_leaves(0, 3).unwrap(), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
 }
+
+#[test]
+fn directory_round_trips_and_counts_usage_atomically() {
+    use warden_store::directory::*;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("d.db")).unwrap();
+    let agent = AgentRecord {
+        id: "agt_a".into(),
+        owner: "team-x".into(),
+        scopes: vec!["tickets".into()],
+        environment: Environment::Prod,
+        retention_class: "standard".into(),
+        status: AgentStatus::Active,
+        client_secret_hash: None,
+        public_jwk: None,
+        created_at: 1,
+    };
+    store.put_agent(&agent).unwrap();
+    assert_eq!(store.agent("agt_a").unwrap(), Some(agent.clone()));
+    assert_eq!(store.agents(None, 10).unwrap().len(), 1);
+    let session = SessionRecord {
+        id: "sess_1".into(),
+        agent_id: "agt_a".into(),
+        purpose: "triage".into(),
+        budgets: Budgets { tool_calls_max: Some(3), ..Budgets::default() },
+        status: SessionStatus::Active,
+        status_reason: None,
+        created_at: 2,
+        ended_at: None,
+    };
+    store.put_session(&session).unwrap();
+    let delta = Usage { tool_calls: 1, writes: 1, bytes: 10 };
+    store.add_usage("sess_1", delta).unwrap();
+    assert_eq!(store.add_usage("sess_1", delta).unwrap(), Usage { tool_calls: 2, writes: 2, bytes: 20 });
+    assert!(store.add_usage("sess_nope", delta).is_err());
+    assert_eq!(store.session("sess_1").unwrap().unwrap().1.tool_calls, 2);
+    let v1 = PolicyVersion {
+        version: 1,
+        hash: "sha256:1".into(),
+        policies: vec![],
+        author: "opr_x".into(),
+        message: "m".into(),
+        created_at: 3,
+    };
+    store.push_policy(&v1).unwrap();
+    assert!(store.push_policy(&v1).is_err(), "a version is never overwritten");
+    store.add_revocation(&Revocation { kind: RevocationKind::Agent, id: "agt_a".into(), at: 5 }).unwrap();
+    store.add_revocation(&Revocation { kind: RevocationKind::Agent, id: "agt_a".into(), at: 4 }).unwrap();
+    assert_eq!(store.revocations().unwrap()[0].at, 5, "a revocation never moves back in time");
+}
