@@ -124,7 +124,7 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub(crate) fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let pooled = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
         let conn = match pooled {
             Some(c) => c,
@@ -137,20 +137,6 @@ impl SqliteStore {
             pool.push(conn);
         }
         result
-    }
-
-    pub(crate) fn with_reader_pub<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.with_reader(f)
-    }
-
-    pub(crate) fn with_writer_pub<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.with_writer(f)
     }
 
     fn with_writer<T>(

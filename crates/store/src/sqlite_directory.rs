@@ -34,7 +34,7 @@ fn u64_col(n: i64) -> u64 {
 impl Directory for SqliteStore {
     fn put_agent(&self, agent: &AgentRecord) -> Result<(), StoreError> {
         let doc = to_json(agent)?;
-        self.with_writer_pub(|c| {
+        self.with_writer(|c| {
             c.execute(
                 "INSERT INTO agents (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
                 params![agent.id, doc],
@@ -44,14 +44,14 @@ impl Directory for SqliteStore {
     }
 
     fn agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
-        let doc: Option<String> = self.with_reader_pub(|c| {
+        let doc: Option<String> = self.with_reader(|c| {
             Ok(c.query_row("SELECT doc FROM agents WHERE id = ?1", params![id], |r| r.get(0)).optional()?)
         })?;
         doc.map(|d| from_json(&d, "agent")).transpose()
     }
 
     fn agents(&self, after: Option<&str>, limit: usize) -> Result<Vec<AgentRecord>, StoreError> {
-        let docs: Vec<String> = self.with_reader_pub(|c| {
+        let docs: Vec<String> = self.with_reader(|c| {
             let mut stmt = c.prepare_cached("SELECT doc FROM agents WHERE id > ?1 ORDER BY id LIMIT ?2")?;
             let rows = stmt.query_map(params![after.unwrap_or(""), limit as i64], |r| r.get(0))?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -61,7 +61,7 @@ impl Directory for SqliteStore {
 
     fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         let doc = to_json(session)?;
-        self.with_writer_pub(|c| {
+        self.with_writer(|c| {
             c.execute(
                 "INSERT INTO sessions (id, agent_id, doc) VALUES (?1, ?2, ?3)
                  ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
@@ -72,7 +72,7 @@ impl Directory for SqliteStore {
     }
 
     fn session(&self, id: &str) -> Result<Option<(SessionRecord, Usage)>, StoreError> {
-        let row: Option<(String, i64, i64, i64)> = self.with_reader_pub(|c| {
+        let row: Option<(String, i64, i64, i64)> = self.with_reader(|c| {
             Ok(c.query_row(
                 "SELECT doc, tool_calls, writes, bytes FROM sessions WHERE id = ?1",
                 params![id],
@@ -90,7 +90,7 @@ impl Directory for SqliteStore {
     }
 
     fn sessions_of(&self, agent_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        let docs: Vec<String> = self.with_reader_pub(|c| {
+        let docs: Vec<String> = self.with_reader(|c| {
             let mut stmt = c.prepare_cached("SELECT doc FROM sessions WHERE agent_id = ?1 ORDER BY id")?;
             let rows = stmt.query_map(params![agent_id], |r| r.get(0))?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -102,7 +102,7 @@ impl Directory for SqliteStore {
         let as_i64 =
             |n: u64| i64::try_from(n).map_err(|_| StoreError::Database(format!("usage {n} is too large")));
         let (t, w, b) = (as_i64(delta.tool_calls)?, as_i64(delta.writes)?, as_i64(delta.bytes)?);
-        self.with_writer_pub(|c| {
+        self.with_writer(|c| {
             let row: Option<(i64, i64, i64)> = c
                 .query_row(
                     "UPDATE sessions SET tool_calls = tool_calls + ?2, writes = writes + ?3, bytes = bytes + ?4
@@ -118,7 +118,7 @@ impl Directory for SqliteStore {
 
     fn put_operator(&self, operator: &OperatorRecord) -> Result<(), StoreError> {
         let doc = to_json(operator)?;
-        self.with_writer_pub(|c| {
+        self.with_writer(|c| {
             c.execute(
                 "INSERT INTO operators (id, token_sha256, doc) VALUES (?1, ?2, ?3)
                  ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, token_sha256 = excluded.token_sha256",
@@ -129,7 +129,7 @@ impl Directory for SqliteStore {
     }
 
     fn operator_by_token(&self, token_sha256: &str) -> Result<Option<OperatorRecord>, StoreError> {
-        let doc: Option<String> = self.with_reader_pub(|c| {
+        let doc: Option<String> = self.with_reader(|c| {
             Ok(c.query_row("SELECT doc FROM operators WHERE token_sha256 = ?1", params![token_sha256], |r| {
                 r.get(0)
             })
@@ -139,14 +139,14 @@ impl Directory for SqliteStore {
     }
 
     fn operator_count(&self) -> Result<u64, StoreError> {
-        self.with_reader_pub(|c| {
+        self.with_reader(|c| {
             Ok(u64_col(c.query_row("SELECT COUNT(*) FROM operators", [], |r| r.get(0))?))
         })
     }
 
     fn push_policy(&self, version: &PolicyVersion) -> Result<(), StoreError> {
         let doc = to_json(version)?;
-        self.with_writer_pub(|c| {
+        self.with_writer(|c| {
             let tx = c.transaction()?;
             let latest: Option<i64> = tx.query_row("SELECT MAX(version) FROM policies", [], |r| r.get(0))?;
             let expected = latest.map_or(1, |v| u64_col(v) + 1);
@@ -166,7 +166,7 @@ impl Directory for SqliteStore {
     }
 
     fn policy(&self, version: u64) -> Result<Option<PolicyVersion>, StoreError> {
-        let doc: Option<String> = self.with_reader_pub(|c| {
+        let doc: Option<String> = self.with_reader(|c| {
             Ok(c.query_row("SELECT doc FROM policies WHERE version = ?1", params![version as i64], |r| {
                 r.get(0)
             })
@@ -176,7 +176,7 @@ impl Directory for SqliteStore {
     }
 
     fn policy_history(&self, limit: usize) -> Result<Vec<PolicyVersion>, StoreError> {
-        let docs: Vec<String> = self.with_reader_pub(|c| {
+        let docs: Vec<String> = self.with_reader(|c| {
             let mut stmt = c.prepare_cached("SELECT doc FROM policies ORDER BY version DESC LIMIT ?1")?;
             let rows = stmt.query_map(params![limit as i64], |r| r.get(0))?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -185,7 +185,7 @@ impl Directory for SqliteStore {
     }
 
     fn add_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
-        self.with_writer_pub(|c| {
+        self.with_writer(|c| {
             c.execute(
                 "INSERT INTO revocations (kind, id, at) VALUES (?1, ?2, ?3)
                  ON CONFLICT(kind, id) DO UPDATE SET at = MAX(at, excluded.at)",
@@ -196,7 +196,7 @@ impl Directory for SqliteStore {
     }
 
     fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
-        self.with_reader_pub(|c| {
+        self.with_reader(|c| {
             let mut stmt = c.prepare_cached("SELECT kind, id, at FROM revocations")?;
             let rows =
                 stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))?;
