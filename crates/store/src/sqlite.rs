@@ -124,7 +124,10 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    pub(crate) fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub(crate) fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let pooled = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
         let conn = match pooled {
             Some(c) => c,
@@ -139,7 +142,7 @@ impl SqliteStore {
         result
     }
 
-    fn with_writer<T>(
+    pub(crate) fn with_writer<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {

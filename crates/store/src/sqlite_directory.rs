@@ -139,9 +139,7 @@ impl Directory for SqliteStore {
     }
 
     fn operator_count(&self) -> Result<u64, StoreError> {
-        self.with_reader(|c| {
-            Ok(u64_col(c.query_row("SELECT COUNT(*) FROM operators", [], |r| r.get(0))?))
-        })
+        self.with_reader(|c| Ok(u64_col(c.query_row("SELECT COUNT(*) FROM operators", [], |r| r.get(0))?)))
     }
 
     fn push_policy(&self, version: &PolicyVersion) -> Result<(), StoreError> {
