@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 a check failed or the operation could not be done;
 //! 2 the input was wrong (bad flags, unreadable or malformed files and keys).
 
+mod control;
 mod log_cmd;
 mod remote;
 
@@ -37,6 +38,27 @@ enum Command {
     /// Inspect and verify the log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Register and manage agents (needs an operator credential).
+    Agent {
+        #[command(flatten)]
+        connection: control::Connection,
+        #[command(subcommand)]
+        command: control::AgentCommand,
+    },
+    /// Push, inspect and roll back policy (needs an operator credential).
+    Policy {
+        #[command(flatten)]
+        connection: control::Connection,
+        #[command(subcommand)]
+        command: control::PolicyCommand,
+    },
+    /// Start and manage sessions (needs an operator credential).
+    Session {
+        #[command(flatten)]
+        connection: control::Connection,
+        #[command(subcommand)]
+        command: control::SessionCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,6 +119,9 @@ fn main() -> ExitCode {
             Err(Failure::BadInput("log verify needs --data-dir DIR, or --url URL with --key VKEY".into()))
         }
         Command::Log(LogCommand::VerifyReceipt { file, key }) => log_cmd::verify_receipt(&file, &key),
+        Command::Agent { connection, command } => control::agent(&connection, command),
+        Command::Session { connection, command } => control::session(&connection, command),
+        Command::Policy { connection, command } => control::policy(&connection, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

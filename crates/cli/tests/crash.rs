@@ -15,8 +15,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::{
-    Ack, Checkpoint, Client, Server, TestDir, event, events, leaf_hash_b64, path_str, verify_checkpoint,
-    warden,
+    Ack, Checkpoint, Client, Server, TestDir, check_first_admin_event, check_telemetry_event, event, events,
+    leaf_hash_b64, path_str, verify_checkpoint, warden,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
@@ -52,10 +52,19 @@ fn acknowledged_entries_and_checkpoints_survive_kill_9() {
     let mut acked = BTreeMap::new();
     let mut notes = Vec::new();
     let mut vkey: Option<String> = None;
+    // Entries logged by the first start (the first admin credential), before any event.
+    let mut first_start_size: Option<u64> = None;
     for round in 0..ROUNDS {
         let server = Server::start(&dir.data());
         let key = server.verifier_key();
         assert_eq!(vkey.get_or_insert_with(|| key.clone()), &key, "round {round}: the log key changed");
+        if first_start_size.is_none() {
+            server.check_first_start_entries();
+            first_start_size = Some(server.start_size());
+        }
+        if let Some(&last_acked) = acked.keys().next_back() {
+            assert!(server.start_size() > last_acked, "round {round}: acknowledged entries are missing");
+        }
         let outcome = run_round(server, round, &mut rng);
         eprintln!(
             "round {round}: ran {} ms, {} entries acknowledged, {} checkpoints seen",
@@ -68,7 +77,7 @@ fn acknowledged_entries_and_checkpoints_survive_kill_9() {
     }
     let vkey = vkey.unwrap();
     let server = Server::start(&dir.data());
-    let last = check_final_log(&server, &acked, &vkey);
+    let last = check_final_log(&server, first_start_size.unwrap(), &acked, &vkey);
     check_observed_checkpoints(&server, &notes, &last, &vkey);
     server.stop_gracefully();
     let verified = warden(&["log", "verify", "--data-dir", path_str(&dir.data())]);
@@ -151,20 +160,36 @@ fn record_acks(acked: &mut BTreeMap<u64, String>, acks: Vec<Ack>) {
 }
 
 /// Every index up to a fresh sentinel entry exists (no gaps), and every acknowledged
-/// entry still has the leaf hash it was acknowledged with. Returns a checkpoint
-/// covering the whole log.
-fn check_final_log(server: &Server, acked: &BTreeMap<u64, String>, vkey: &str) -> Checkpoint {
+/// entry still has the leaf hash it was acknowledged with. The entries before
+/// `first_start_size` are the first start's administrative events; every other one is
+/// a telemetry event. Returns a checkpoint covering the whole log.
+fn check_final_log(
+    server: &Server,
+    first_start_size: u64,
+    acked: &BTreeMap<u64, String>,
+    vkey: &str,
+) -> Checkpoint {
+    assert_eq!(first_start_size, 1, "the first start logs one administrative event");
+    if let Some(&first_acked) = acked.keys().next() {
+        assert!(
+            first_acked >= first_start_size,
+            "entry {first_acked} was acknowledged before the log started"
+        );
+    }
     let sentinel = server.submit_one(&event(ROUNDS * EVENTS_PER_ROUND_MAX));
+    assert_eq!(sentinel.index, server.start_size(), "the sentinel follows the log as the server found it");
     if let Some(&last_acked) = acked.keys().next_back() {
         assert!(sentinel.index > last_acked, "new entry {} reuses an acknowledged index", sentinel.index);
     }
     let checkpoint = server.wait_for_checkpoint(sentinel.index + 1, vkey);
     assert_eq!(checkpoint.size, sentinel.index + 1, "nothing else was written");
+    check_first_admin_event(&server.entry(0));
     thread::scope(|scope| {
         for worker in 0..READERS {
             let client = server.client.clone();
             scope.spawn(move || {
-                check_entries(&client, (worker..checkpoint.size).step_by(READERS as usize), acked)
+                let indexes = (worker..checkpoint.size).step_by(READERS as usize);
+                check_entries(&client, indexes, first_start_size, acked)
             });
         }
     });
@@ -172,12 +197,22 @@ fn check_final_log(server: &Server, acked: &BTreeMap<u64, String>, vkey: &str) -
     checkpoint
 }
 
-/// Each entry exists and hashes to its served leaf hash, and to its acknowledged one if it has one.
-fn check_entries(client: &Client, indexes: impl Iterator<Item = u64>, acked: &BTreeMap<u64, String>) {
+/// Each entry exists and hashes to its served leaf hash, and to its acknowledged one if
+/// it has one. Those before `first_start_size` are administrative events (checked by the
+/// caller); all others are telemetry events: the restarts logged nothing of their own.
+fn check_entries(
+    client: &Client,
+    indexes: impl Iterator<Item = u64>,
+    first_start_size: u64,
+    acked: &BTreeMap<u64, String>,
+) {
     for index in indexes {
         let entry = client.entry(index);
         let hash = leaf_hash_b64(&entry.leaf);
         assert_eq!(hash, entry.leaf_hash, "entry {index}: served leaf_hash is not the leaf's hash");
+        if index >= first_start_size {
+            check_telemetry_event(&entry);
+        }
         if let Some(expected) = acked.get(&index) {
             assert_eq!(&hash, expected, "acknowledged entry {index} changed across crashes");
         }

@@ -11,11 +11,58 @@ use std::os::unix::fs::PermissionsExt;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::{
-    Ack, Checkpoint, Client, HttpTiles, Server, TILE_WIDTH, TestDir, bundle_path, decode_b64, decode_hashes,
-    event, events, leaf_hash, leaf_hash_b64, parse_bundle, path_str, verify_checkpoint, warden,
+    ADMIN_TOKEN_FILE, Ack, Checkpoint, Client, HttpTiles, Server, TILE_WIDTH, TestDir, bundle_path,
+    check_first_admin_event, check_telemetry_event, decode_b64, decode_hashes, event, events, leaf_hash,
+    leaf_hash_b64, parse_bundle, path_str, verify_checkpoint, warden,
 };
 use serde_json::{Value, json};
 use tlog_tiles::{Tile, TileHashReader};
+
+// ---- the first start ---------------------------------------------------------------------
+
+#[test]
+fn a_fresh_log_starts_with_the_first_admin_credential_and_only_once() {
+    let dir = TestDir::new();
+    let server = Server::start(&dir.data());
+    let vkey = server.verifier_key();
+    let token_file = dir.data().join(ADMIN_TOKEN_FILE);
+
+    // Exactly one entry, the creation of the first admin credential, covered by a checkpoint.
+    server.check_first_start_entries();
+    let admin = server.entry(0);
+    check_json_error(server.get("/v1/log/entries/1"), 404);
+    let checkpoint = server.checkpoint(&vkey);
+    assert_eq!(checkpoint.size, 1);
+    let proof = server.inclusion_proof(0, 1);
+    tlog_tiles::check_record(&proof, 1, checkpoint.root, 0, leaf_hash(&admin.leaf))
+        .unwrap_or_else(|e| panic!("the admin event is not in the checkpoint: {e}"));
+
+    // The credential file is private, and named before the `listening on` line.
+    let mode = std::fs::metadata(&token_file).expect("admin.token exists").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "admin.token must be readable by its owner only");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(!token.trim().is_empty(), "admin.token holds a credential");
+    let lines = server.startup_lines();
+    assert!(lines.last().unwrap().contains("listening on http://"), "listening is the last line: {lines:?}");
+    let written: Vec<&String> =
+        lines.iter().filter(|l| l.starts_with("first admin credential written to ")).collect();
+    assert_eq!(written.len(), 1, "{lines:?}");
+    assert!(written[0].contains(path_str(&token_file)), "the line names the file: {lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("oauth issuer: ")), "{lines:?}");
+    server.stop_gracefully();
+
+    // A later start adds nothing and keeps the credential.
+    let server = Server::start(&dir.data());
+    assert_eq!(server.start_size(), 1, "a restart must not log another admin credential");
+    check_json_error(server.get("/v1/log/entries/1"), 404);
+    let again = server.entry(0);
+    assert_eq!(again.leaf, admin.leaf, "the first entry changed across a restart");
+    check_first_admin_event(&again);
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), token, "admin.token changed");
+    let lines = server.startup_lines();
+    assert!(!lines.iter().any(|l| l.contains("admin credential")), "no new credential: {lines:?}");
+    assert!(lines.last().unwrap().contains("listening on http://"), "{lines:?}");
+}
 
 // ---- submitting and reading back ------------------------------------------------------
 
@@ -23,21 +70,25 @@ use tlog_tiles::{Tile, TileHashReader};
 fn submitted_events_read_back_as_self_reported_leaves() {
     let dir = TestDir::new();
     let server = Server::start(&dir.data());
+    server.check_first_start_entries();
+    let base = server.start_size();
 
     let single = event(1);
     let first = server.submit_one(&single);
-    assert_eq!(first.index, 0, "the first entry of a new log is index 0");
+    assert_eq!(first.index, base, "the first submitted event follows the entries logged at start");
     let batch = events(2..7);
     let acks = server.submit_batch(&batch);
-    assert_eq!(acks.iter().map(|a| a.index).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(acks.iter().map(|a| a.index).collect::<Vec<_>>(), (base + 1..base + 6).collect::<Vec<_>>());
 
     let submitted: Vec<(Ack, Value)> =
         std::iter::once((first, single)).chain(acks.into_iter().zip(batch)).collect();
     for (ack, sent) in &submitted {
         check_entry_matches(&server, ack, sent);
     }
+    // The entries before the submitted ones are still the administrative ones.
+    server.check_first_start_entries();
     // Past the end is 404 with a JSON error; not a number is 400.
-    check_json_error(server.get("/v1/log/entries/6"), 404);
+    check_json_error(server.get(&format!("/v1/log/entries/{}", base + 6)), 404);
     check_json_error(server.get("/v1/log/entries/abc"), 400);
 }
 
@@ -54,6 +105,7 @@ fn check_entry_matches(server: &Server, ack: &Ack, sent: &Value) {
     );
     let leaf_json: Value = serde_json::from_slice(&entry.leaf).expect("the leaf is JSON");
     assert_eq!(entry.event, leaf_json, "entry {}: `event` is not the decoded leaf", ack.index);
+    check_telemetry_event(&entry);
     for field in
         ["agent_id", "session_id", "timestamp", "action_type", "outcome", "axiom_hash", "context_ref"]
     {
@@ -133,12 +185,16 @@ fn a_rejected_batch_writes_nothing() {
     let dir = TestDir::new();
     let server = Server::start(&dir.data());
     let before = server.submit_batch(&events(0..3));
+    let last = before.last().unwrap().index;
+    assert_eq!(last, server.start_size() + 2);
     let mut bad = events(10..20);
     bad[7]["outcome"] = json!("exploded");
     let fields = invalid_request_fields(server.post_json("/v1/telemetry/submit", &json!({ "events": bad })));
     assert!(fields.contains("events[7].outcome"), "{fields:?}");
-    // Nothing of the nine good events was written: the log still ends at index 2 ...
-    check_json_error(server.get("/v1/log/entries/3"), 404);
+    // Nothing of the nine good events was written: the log still ends at the last
+    // accepted event ...
+    server.entry(last);
+    check_json_error(server.get(&format!("/v1/log/entries/{}", last + 1)), 404);
     // ... and the next accepted event takes the very next index.
     let after = server.submit_one(&event(99));
     assert_eq!(after.index, before.last().unwrap().index + 1);
@@ -160,17 +216,28 @@ fn checkpoints_proofs_and_tiles_verify_with_independent_code() {
     let dir = TestDir::new();
     let server = Server::start(&dir.data());
     let vkey = server.verifier_key();
+    let base = server.start_size();
+    // Events fill the log up to exactly TILED_LOG_SIZE entries, the last one on its own.
+    let last_event = TILED_LOG_SIZE - base - 1;
+    assert!(last_event > 600, "{base} entries at start leave too little room for the events");
     server.submit_batch(&events(0..300));
-    let early = server.wait_for_checkpoint(300, &vkey);
-    assert_eq!(early.size, 300, "nothing else was written");
+    let early = server.wait_for_checkpoint(base + 300, &vkey);
+    assert_eq!(early.size, base + 300, "nothing else was written");
     server.submit_batch(&events(300..600));
-    server.submit_batch(&events(600..606));
-    server.submit_one(&event(606));
+    server.submit_batch(&events(600..last_event));
+    server.submit_one(&event(last_event));
     let late = server.wait_for_checkpoint(TILED_LOG_SIZE, &vkey);
     assert_eq!(late.size, TILED_LOG_SIZE, "nothing else was written");
     assert_eq!(server.get("/log/checkpoint").expect_status(200, "/log/checkpoint").text(), late.note);
 
-    let leaves: Vec<Vec<u8>> = (0..late.size).map(|i| server.entry(i).leaf).collect();
+    let entries: Vec<common::Entry> = (0..late.size).map(|i| server.entry(i)).collect();
+    // The log is the entries of the first start, then the submitted events, in order.
+    server.check_first_start_entries();
+    for (entry, n) in entries[base as usize..].iter().zip(0u64..) {
+        check_telemetry_event(entry);
+        assert_eq!(entry.event["context_ref"], event(n)["context_ref"], "entry {}", entry.index);
+    }
+    let leaves: Vec<Vec<u8>> = entries.into_iter().map(|e| e.leaf).collect();
     check_every_inclusion_proof(&server, &late, &leaves);
     server.check_consistent(&early, &late);
     check_hash_tiles(&server, &late, &leaves);
@@ -210,7 +277,7 @@ fn check_tiles_prove_like_the_api(
 ) {
     let reader = HttpTiles { client };
     let tiled = TileHashReader::new(late.size, late.root, &reader);
-    for index in [0, 1, 17, 255, 256, 299, 300, 511, 512, 600, late.size - 1] {
+    for index in [0, 1, 17, 255, 256, early.size - 1, early.size, 511, 512, 600, late.size - 1] {
         let proof = tlog_tiles::prove_record(late.size, index, &tiled)
             .unwrap_or_else(|e| panic!("tiles cannot prove entry {index}: {e}"));
         let leaf = leaf_hash(&leaves[index as usize]);
@@ -237,11 +304,14 @@ fn receipts_verify_offline_and_a_changed_leaf_does_not() {
     let dir = TestDir::new();
     let server = Server::start(&dir.data());
     let vkey = server.verifier_key();
-    server.submit_batch(&events(0..10));
-    server.wait_for_checkpoint(10, &vkey);
+    let base = server.start_size();
+    let acks = server.submit_batch(&events(0..10));
+    server.wait_for_checkpoint(base + 10, &vkey);
 
-    let receipt = server.get_json("/v1/log/receipt/3");
-    check_receipt_independently(&receipt, 3, &vkey);
+    let index = acks[3].index;
+    let receipt = server.get_json(&format!("/v1/log/receipt/{index}"));
+    check_receipt_independently(&receipt, index, &vkey);
+    assert_eq!(receipt["leaf"].as_str().unwrap(), STANDARD.encode(server.entry(index).leaf));
     let good = dir.path("receipt.json");
     std::fs::write(&good, serde_json::to_vec(&receipt).unwrap()).unwrap();
     let ok = warden(&["log", "verify-receipt", path_str(&good), "--key", &vkey]);
@@ -264,7 +334,7 @@ fn receipts_verify_offline_and_a_changed_leaf_does_not() {
     let wrong_key = warden(&["log", "verify-receipt", path_str(&good), "--key", &other_key]);
     assert!(!wrong_key.status.success(), "another key must not verify the receipt\n{}", wrong_key.describe());
 
-    check_json_error(server.get("/v1/log/receipt/10"), 404);
+    check_json_error(server.get(&format!("/v1/log/receipt/{}", base + 10)), 404);
 }
 
 fn check_receipt_independently(receipt: &Value, index: u64, vkey: &str) {
@@ -284,8 +354,9 @@ fn remote_audit_passes_and_remembers_what_it_saw() {
     let dir = TestDir::new();
     let server = Server::start(&dir.data());
     let vkey = server.verifier_key();
+    let base = server.start_size();
     server.submit_batch(&events(0..20));
-    server.wait_for_checkpoint(20, &vkey);
+    server.wait_for_checkpoint(base + 20, &vkey);
     let state = dir.path("audit-state.json");
     let audit = |key: &str| {
         warden(&["log", "verify", "--url", &server.base, "--key", key, "--state", path_str(&state)])
@@ -296,7 +367,7 @@ fn remote_audit_passes_and_remembers_what_it_saw() {
     assert!(state.exists(), "the audit must write its state file");
 
     server.submit_batch(&events(20..50));
-    server.wait_for_checkpoint(50, &vkey);
+    server.wait_for_checkpoint(base + 50, &vkey);
     let second = audit(&vkey);
     assert_eq!(second.code(), Some(0), "second audit, from the saved state\n{}", second.describe());
 
@@ -312,9 +383,12 @@ fn restart_keeps_the_key_the_entries_and_the_sequence() {
     let dir = TestDir::new();
     let server = Server::start(&dir.data());
     let vkey = server.verifier_key();
+    server.check_first_start_entries();
+    let base = server.start_size();
     let sent = events(0..5);
     let acks = server.submit_batch(&sent);
-    let before = server.wait_for_checkpoint(5, &vkey);
+    let before = server.wait_for_checkpoint(base + 5, &vkey);
+    assert_eq!(before.size, base + 5, "nothing else was written");
     server.stop_gracefully();
 
     let key_file = dir.data().join("log-signing.key");
@@ -326,12 +400,14 @@ fn restart_keeps_the_key_the_entries_and_the_sequence() {
 
     let server = Server::start(&dir.data());
     assert_eq!(server.verifier_key(), vkey, "the key must survive a restart");
+    assert_eq!(server.start_size(), before.size, "a restart must not add entries");
+    check_first_admin_event(&server.entry(0));
     for (ack, event) in acks.iter().zip(&sent) {
         check_entry_matches(&server, ack, event);
     }
     let more = server.submit_batch(&events(5..8));
-    assert_eq!(more.iter().map(|a| a.index).collect::<Vec<_>>(), vec![5, 6, 7]);
-    let after = server.wait_for_checkpoint(8, &vkey);
+    assert_eq!(more.iter().map(|a| a.index).collect::<Vec<_>>(), (base + 5..base + 8).collect::<Vec<_>>());
+    let after = server.wait_for_checkpoint(base + 8, &vkey);
     server.check_consistent(&before, &after);
 }
 
@@ -343,48 +419,65 @@ fn malformed_log_requests_are_client_errors() {
     let server = Server::start(&dir.data());
     let vkey = server.verifier_key();
     server.submit_batch(&events(0..5));
-    server.wait_for_checkpoint(5, &vkey);
+    // `size` entries, indexes 0..size: `size` itself is one past the end.
+    let size = server.start_size() + 5;
+    let checkpoint = server.wait_for_checkpoint(size, &vkey);
+    assert_eq!(checkpoint.size, size, "nothing else was written");
+    let past = size + 1;
 
     let json_4xx = [
-        "/v1/log/proof/inclusion?index=abc&tree_size=5",
-        "/v1/log/proof/inclusion?index=5&tree_size=5",
-        "/v1/log/proof/inclusion?index=0&tree_size=6",
-        "/v1/log/proof/inclusion?index=0&tree_size=0",
-        "/v1/log/proof/inclusion?index=-1&tree_size=5",
-        "/v1/log/proof/inclusion?index=0&tree_size=18446744073709551616",
-        "/v1/log/proof/inclusion",
-        "/v1/log/proof/consistency?from=x&to=5",
-        "/v1/log/proof/consistency?from=4&to=2",
-        "/v1/log/proof/consistency?from=1&to=6",
-        "/v1/log/proof/consistency?from=1",
-        "/v1/log/entries/5",
-        "/v1/log/entries/-1",
-        "/v1/log/entries/18446744073709551616",
-        "/v1/log/receipt/5",
-        "/v1/log/receipt/abc",
+        format!("/v1/log/proof/inclusion?index=abc&tree_size={size}"),
+        format!("/v1/log/proof/inclusion?index={size}&tree_size={size}"),
+        format!("/v1/log/proof/inclusion?index=0&tree_size={past}"),
+        "/v1/log/proof/inclusion?index=0&tree_size=0".to_owned(),
+        format!("/v1/log/proof/inclusion?index=-1&tree_size={size}"),
+        "/v1/log/proof/inclusion?index=0&tree_size=18446744073709551616".to_owned(),
+        "/v1/log/proof/inclusion".to_owned(),
+        format!("/v1/log/proof/consistency?from=x&to={size}"),
+        "/v1/log/proof/consistency?from=4&to=2".to_owned(),
+        format!("/v1/log/proof/consistency?from=1&to={past}"),
+        "/v1/log/proof/consistency?from=1".to_owned(),
+        format!("/v1/log/entries/{size}"),
+        "/v1/log/entries/-1".to_owned(),
+        "/v1/log/entries/18446744073709551616".to_owned(),
+        format!("/v1/log/receipt/{size}"),
+        "/v1/log/receipt/abc".to_owned(),
     ];
-    for path in json_4xx {
+    for path in &json_4xx {
         let reply = server.get(path);
         assert!(matches!(reply.status, 400 | 404), "{path}: status {} (want 400 or 404)", reply.status);
         let v = reply.json();
         assert!(v["error"].is_string() && v["message"].is_string(), "{path}: error body {v}");
     }
+    // The log fits in one partial tile: its width is `size`.
+    assert!(size + 4 < 256, "the log must fit in one partial tile");
     let tiles_4xx = [
-        "/log/tile/0/1",
-        "/log/tile/0/999",
-        "/log/tile/0/000",
-        "/log/tile/0/000.p/6",
-        "/log/tile/0/000.p/0",
-        "/log/tile/0/000.p/256",
-        "/log/tile/1/000.p/1",
-        "/log/tile/64/000",
-        "/log/tile/entries/001",
-        "/log/tile/entries/000.p/9",
-        "/log/tile/x/000",
+        "/log/tile/0/1".to_owned(),
+        "/log/tile/0/999".to_owned(),
+        "/log/tile/0/000".to_owned(),
+        format!("/log/tile/0/000.p/{past}"),
+        "/log/tile/0/000.p/0".to_owned(),
+        "/log/tile/0/000.p/256".to_owned(),
+        "/log/tile/1/000.p/1".to_owned(),
+        "/log/tile/64/000".to_owned(),
+        "/log/tile/entries/001".to_owned(),
+        format!("/log/tile/entries/000.p/{}", size + 4),
+        "/log/tile/x/000".to_owned(),
     ];
-    for path in tiles_4xx {
+    for path in &tiles_4xx {
         let status = server.get(path).status;
         assert!((400..500).contains(&status), "{path}: status {status} (want 4xx)");
+    }
+    // The same requests just inside the log succeed: the ones above fail for being past it.
+    for path in [
+        format!("/v1/log/proof/inclusion?index={}&tree_size={size}", size - 1),
+        format!("/v1/log/proof/consistency?from=1&to={size}"),
+        format!("/v1/log/entries/{}", size - 1),
+        format!("/v1/log/receipt/{}", size - 1),
+        format!("/log/tile/0/000.p/{size}"),
+        format!("/log/tile/entries/000.p/{size}"),
+    ] {
+        server.get(&path).expect_status(200, &path);
     }
 }
 

@@ -16,13 +16,18 @@ const LOG_SIZE: u64 = 300;
 /// The exit code of `warden log verify` when the log does not verify.
 const EXIT_TAMPERED: i32 = 1;
 
-/// A stopped server's data dir holding `LOG_SIZE` entries and a checkpoint covering them.
+/// A stopped server's data dir holding the first start's entries, then `LOG_SIZE`
+/// events, and a checkpoint covering them all.
 fn stopped_log() -> TestDir {
     let dir = TestDir::new();
     let server = Server::start(&dir.data());
     let vkey = server.verifier_key();
-    server.submit_batch(&events(0..LOG_SIZE));
-    server.wait_for_checkpoint(LOG_SIZE, &vkey);
+    server.check_first_start_entries();
+    let size = server.start_size() + LOG_SIZE;
+    let acks = server.submit_batch(&events(0..LOG_SIZE));
+    assert_eq!(acks.last().unwrap().index, size - 1);
+    let checkpoint = server.wait_for_checkpoint(size, &vkey);
+    assert_eq!(checkpoint.size, size, "nothing else was written");
     server.stop_gracefully();
     dir
 }

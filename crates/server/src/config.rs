@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use warden_store::directory::Budgets;
 
 /// Shortest allowed checkpoint interval: checkpoints are published at most once a second.
 pub const CHECKPOINT_INTERVAL_MS_MIN: u64 = 1_000;
@@ -29,6 +30,26 @@ pub struct Config {
     pub log: LogConfig,
     /// Telemetry ingestion.
     pub telemetry: TelemetryConfig,
+    /// Default budgets of a session started without its own.
+    pub budgets: Budgets,
+    /// The authorization server.
+    pub oauth: OAuthConfig,
+}
+
+/// `[oauth]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthConfig {
+    /// Issuer identifier (this server's public URL); default `http://<listen address>`.
+    pub issuer: Option<String>,
+    /// Token lifetime per environment tier, seconds (default 300 each).
+    pub lifetime_s_dev: Option<i64>,
+    /// See `lifetime_s_dev`.
+    pub lifetime_s_staging: Option<i64>,
+    /// See `lifetime_s_dev`; control-plane audiences are capped at 60 s in prod.
+    pub lifetime_s_prod: Option<i64>,
+    /// Audiences (resource URIs) that are control planes.
+    pub control_plane_audiences: Vec<String>,
 }
 
 /// `[log]`.
@@ -57,6 +78,8 @@ impl Default for Config {
             data_dir: PathBuf::from("./warden-data"),
             log: LogConfig::default(),
             telemetry: TelemetryConfig::default(),
+            budgets: Budgets::default(),
+            oauth: OAuthConfig::default(),
         }
     }
 }
@@ -74,8 +97,22 @@ impl Default for TelemetryConfig {
 }
 
 /// Keys that may come from the environment, as `WARDEN_<KEY>` with `__` for nesting.
-const ENV_KEYS: [&str; 5] =
-    ["listen", "data_dir", "log__origin", "log__checkpoint_interval_ms", "telemetry__context_retention_days"];
+const ENV_KEYS: [&str; 14] = [
+    "oauth__issuer",
+    "oauth__lifetime_s_dev",
+    "oauth__lifetime_s_staging",
+    "oauth__lifetime_s_prod",
+    "listen",
+    "data_dir",
+    "log__origin",
+    "log__checkpoint_interval_ms",
+    "telemetry__context_retention_days",
+    "budgets__tool_calls_max",
+    "budgets__writes_max",
+    "budgets__bytes_max",
+    "budgets__in_flight_max",
+    "budgets__lifetime_s_max",
+];
 
 /// Why the configuration is unusable: every problem, one per line.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +180,25 @@ impl Config {
             problems.push(format!(
                 "{at}: `log.checkpoint_interval_ms`: {interval} is outside {CHECKPOINT_INTERVAL_MS_MIN}..={CHECKPOINT_INTERVAL_MS_MAX}"
             ));
+        }
+        if let Some(issuer) = &self.oauth.issuer
+            && !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+        {
+            problems.push(format!("{at}: `oauth.issuer`: `{issuer}` must be an http(s) URL"));
+        }
+        for (key, value) in [
+            ("oauth.lifetime_s_dev", self.oauth.lifetime_s_dev),
+            ("oauth.lifetime_s_staging", self.oauth.lifetime_s_staging),
+            ("oauth.lifetime_s_prod", self.oauth.lifetime_s_prod),
+        ] {
+            if let Some(v) = value
+                && !(1..=warden_identity::limits::TOKEN_LIFETIME_S_MAX).contains(&v)
+            {
+                problems.push(format!(
+                    "{at}: `{key}`: {v} is outside 1..={}",
+                    warden_identity::limits::TOKEN_LIFETIME_S_MAX
+                ));
+            }
         }
         let days = self.telemetry.context_retention_days;
         if days == 0 || days > CONTEXT_RETENTION_DAYS_MAX {

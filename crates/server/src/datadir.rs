@@ -21,6 +21,8 @@ use warden_ledger::note::{NoteSigner, key_id};
 pub const DATABASE_FILE: &str = "warden.db";
 /// File name of the log signing key.
 pub const LOG_KEY_FILE: &str = "log-signing.key";
+/// File name of the access-token signing key (hex Ed25519 seed).
+pub const TOKEN_KEY_FILE: &str = "token-signing.key";
 
 /// Data-directory problems.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +100,11 @@ impl DataDir {
         Ok(Self { root: root.to_owned() })
     }
 
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Path of the SQLite store.
     pub fn database_path(&self) -> PathBuf {
         self.root.join(DATABASE_FILE)
@@ -122,6 +129,34 @@ impl DataDir {
         Ok(signer)
     }
 
+    /// The Ed25519 seed that signs access tokens, created (mode 0600) on first use.
+    pub fn token_seed(&self) -> Result<[u8; 32], DataDirError> {
+        let path = self.root.join(TOKEN_KEY_FILE);
+        if !path.exists() {
+            let mut seed = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut seed);
+            let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+            write_private_file(&path, format!("{hex}\n").as_bytes())?;
+        }
+        let mode =
+            fs::metadata(&path).map_err(io("cannot read token signing key", &path))?.permissions().mode()
+                & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(DataDirError::KeyPermissions { path, mode });
+        }
+        let text = fs::read_to_string(&path).map_err(io("cannot read token signing key", &path))?;
+        let bad = || DataDirError::BadKey { path: path.clone(), why: "expected 64 hex digits".into() };
+        let hex = text.trim();
+        if hex.len() != 64 {
+            return Err(bad());
+        }
+        let mut seed = [0u8; 32];
+        for (i, byte) in seed.iter_mut().enumerate() {
+            *byte = hex.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(bad)?;
+        }
+        Ok(seed)
+    }
+
     /// Loads the existing log signing key.
     pub fn existing_log_signer(&self) -> Result<NoteSigner, DataDirError> {
         read_key(&self.root.join(LOG_KEY_FILE))
@@ -132,6 +167,18 @@ fn default_origin() -> String {
     let mut suffix = [0u8; 4];
     rand::rngs::OsRng.fill_bytes(&mut suffix);
     format!("localhost/warden/{}", suffix.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// Writes `contents` to a new file readable only by its owner, and syncs it.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), DataDirError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io("cannot create", path))?;
+    file.write_all(contents).map_err(io("cannot write", path))?;
+    file.sync_all().map_err(io("cannot sync", path))
 }
 
 fn create_key(path: &Path, origin: &str) -> Result<(), DataDirError> {

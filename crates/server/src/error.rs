@@ -22,6 +22,15 @@ pub enum ApiError {
         /// Each bad field.
         fields: Vec<FieldError>,
     },
+    /// No valid credential.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid credential that may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
     /// Nothing is at that address (yet).
     #[error("{0}")]
     NotFound(String),
@@ -59,6 +68,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, fields): (StatusCode, &str, &[FieldError]) = match &self {
             Self::InvalidRequest { fields, .. } => (StatusCode::BAD_REQUEST, "invalid_request", fields),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", &[]),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", &[]),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", &[]),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", &[]),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &[]),
             Self::UnsupportedMediaType(_) => {

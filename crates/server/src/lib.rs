@@ -7,9 +7,13 @@
 //!
 //! Depends on every domain crate; nothing depends on it but the CLI.
 
+pub mod authorize;
 pub mod config;
+pub mod control;
+pub mod credentials;
 pub mod datadir;
 pub mod error;
+pub mod policy_api;
 pub mod routes;
 mod tasks;
 
@@ -18,6 +22,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use warden_core::{Clock, SystemClock};
 use warden_ledger::note::NoteSigner;
+use warden_store::directory::Directory;
 use warden_store::log::Log;
 use warden_store::sqlite::SqliteStore;
 
@@ -34,6 +39,12 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The effective configuration.
     pub config: Arc<Config>,
+    /// Agents, sessions, operators, policy versions, revocations.
+    pub directory: Arc<dyn Directory>,
+    /// OAuth keys, token verification and revocations.
+    pub credentials: Arc<credentials::Credentials>,
+    /// The active policy set.
+    pub policy: Arc<policy_api::ActivePolicy>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -55,37 +66,98 @@ pub enum ServeError {
     },
 }
 
-/// Opens the data directory and the log: what both `serve` and offline commands need.
-pub fn open_log(config: &Config) -> Result<(Arc<Log>, Arc<NoteSigner>), ServeError> {
+/// What `serve` opens in the data directory.
+#[derive(Debug)]
+pub struct Opened {
+    /// The data directory.
+    pub dir: datadir::DataDir,
+    /// The log.
+    pub log: Arc<Log>,
+    /// The log signer.
+    pub signer: Arc<NoteSigner>,
+    /// The directory store.
+    pub directory: Arc<dyn Directory>,
+}
+
+/// Opens the data directory, the store and the log.
+pub fn open(config: &Config) -> Result<Opened, ServeError> {
     let dir =
         datadir::DataDir::open_or_create(&config.data_dir).map_err(|e| ServeError::Setup(e.to_string()))?;
     let signer =
         dir.log_signer(config.log.origin.as_deref()).map_err(|e| ServeError::Setup(e.to_string()))?;
-    let store = SqliteStore::open(&dir.database_path())?;
-    let log = Log::open(Arc::new(store))?;
-    Ok((Arc::new(log), Arc::new(signer)))
+    let store = Arc::new(SqliteStore::open(&dir.database_path())?);
+    let log = Log::open(store.clone())?;
+    Ok(Opened { dir, log: Arc::new(log), signer: Arc::new(signer), directory: store })
+}
+
+fn credentials_for(
+    config: &Config,
+    dir: &datadir::DataDir,
+    directory: &dyn Directory,
+    addr: std::net::SocketAddr,
+) -> Result<credentials::Credentials, ServeError> {
+    let setup = |e: String| ServeError::Setup(e);
+    let seed = dir.token_seed().map_err(|e| setup(e.to_string()))?;
+    let issuer_url = config.oauth.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let issuer = warden_identity::TokenIssuer::from_seed(issuer_url.trim_end_matches('/'), seed);
+    let mut lifetimes = warden_identity::Lifetimes::default();
+    for (tier, value) in [
+        (warden_identity::EnvironmentTier::Dev, config.oauth.lifetime_s_dev),
+        (warden_identity::EnvironmentTier::Staging, config.oauth.lifetime_s_staging),
+        (warden_identity::EnvironmentTier::Prod, config.oauth.lifetime_s_prod),
+    ] {
+        if let Some(s) = value {
+            lifetimes = lifetimes.with_lifetime_s(tier, s).map_err(|e| setup(e.to_string()))?;
+        }
+    }
+    let revocations = directory.revocations().map_err(|e| setup(e.to_string()))?;
+    Ok(credentials::Credentials::new(
+        issuer,
+        lifetimes,
+        config.oauth.control_plane_audiences.clone(),
+        &revocations,
+    ))
 }
 
 /// Runs the server until SIGINT or SIGTERM, then shuts down without losing
 /// anything it acknowledged. Prints `warden listening on http://ADDR` once bound.
 pub async fn run(config: Config) -> Result<(), ServeError> {
     let config = Arc::new(config);
-    let (log, signer) = open_log(&config)?;
-    let state =
-        AppState { log: Arc::clone(&log), signer: Arc::clone(&signer), clock: Arc::new(SystemClock), config };
+    let Opened { dir, log, signer, directory } = open(&config)?;
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| ServeError::Listen { addr: config.listen.clone(), source })?;
+    let addr =
+        listener.local_addr().map_err(|source| ServeError::Listen { addr: config.listen.clone(), source })?;
+    let credentials = credentials_for(&config, &dir, directory.as_ref(), addr)?;
+    let intents = policy_api::DEFAULT_INTENTS.iter().map(|s| (*s).to_owned()).collect();
+    let policy =
+        policy_api::ActivePolicy::load(directory.as_ref(), intents, SystemClock.now().unix_timestamp())
+            .map_err(ServeError::Setup)?;
+    let state = AppState {
+        log: Arc::clone(&log),
+        signer: Arc::clone(&signer),
+        clock: Arc::new(SystemClock),
+        config,
+        directory,
+        credentials: Arc::new(credentials),
+        policy: Arc::new(policy),
+    };
     // A fresh log publishes its first checkpoint before it serves anything.
     log.publish(&signer)
         .map_err(|e| ServeError::Setup(format!("cannot publish the first checkpoint: {e}")))?;
-    let listener = TcpListener::bind(&state.config.listen)
-        .await
-        .map_err(|source| ServeError::Listen { addr: state.config.listen.clone(), source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ServeError::Listen { addr: state.config.listen.clone(), source })?;
+    if let Some(path) = control::bootstrap_admin(&state, &dir).await? {
+        println!(
+            "first admin credential written to {} (mode 0600); send it as `Authorization: Bearer <token>` \
+             or point WARDEN_TOKEN_FILE at it for the CLI",
+            path.display()
+        );
+    }
     let background = tasks::spawn(state.clone());
     tracing::info!(%addr, origin = signer.name(), size = log.head().size, "warden started");
-    println!("warden listening on http://{addr}");
     println!("log verifier key: {}", signer.verifier_key());
+    println!("oauth issuer: {}", state.credentials.issuer_url());
+    println!("warden listening on http://{addr}");
     let app = routes::router(state.clone());
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
     background.abort();

@@ -214,7 +214,7 @@ pub struct Revocation {
 /// Persistence of the directory.
 ///
 /// INVARIANT: every write is durable before it returns.
-pub trait Directory: Send + Sync + 'static {
+pub trait Directory: Send + Sync + std::fmt::Debug + 'static {
     /// Inserts or replaces an agent.
     fn put_agent(&self, agent: &AgentRecord) -> Result<(), StoreError>;
     /// One agent.

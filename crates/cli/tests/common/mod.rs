@@ -48,6 +48,11 @@ pub const OUTCOMES: [&str; 5] = ["success", "failure", "error", "denied", "pendi
 /// A timestamp safely in the past.
 pub const PAST_TIMESTAMP: &str = "2025-06-01T12:00:00Z";
 
+/// The administrative event a fresh server logs when it creates the first admin credential.
+pub const OPERATOR_CREATED: &str = "operator.created";
+/// Where a fresh server writes the first admin credential, in its data dir.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
 // ---- test directories ----------------------------------------------------------------
 
 /// A temporary directory holding a server's data dir (`data/`), its logs and scratch files.
@@ -120,6 +125,63 @@ pub struct Entry {
     pub leaf: Vec<u8>,
     pub leaf_hash: String,
     pub event: Value,
+}
+
+/// Checks that `entry` is an administrative event of `kind` (observed by Warden itself),
+/// not a telemetry event: exactly the fields `kind`, `actor`, `subject`, `severity`,
+/// `details`, `received_at` and `source`, and no `agent_id`.
+pub fn check_admin_event(entry: &Entry, kind: &str) {
+    let index = entry.index;
+    let leaf: Value = serde_json::from_slice(&entry.leaf)
+        .unwrap_or_else(|e| panic!("entry {index}: the leaf is not JSON ({e})"));
+    assert_eq!(entry.event, leaf, "entry {index}: `event` is not the decoded leaf");
+    assert_eq!(leaf_hash_b64(&entry.leaf), entry.leaf_hash, "entry {index}: leaf does not hash to leaf_hash");
+    let fields =
+        leaf.as_object().unwrap_or_else(|| panic!("entry {index}: the leaf is not an object: {leaf}"));
+    let mut names: Vec<&str> = fields.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["actor", "details", "kind", "received_at", "severity", "source", "subject"],
+        "entry {index}: not an administrative event: {leaf}"
+    );
+    assert_eq!(leaf["kind"], kind, "entry {index}: {leaf}");
+    assert_eq!(
+        leaf["source"], "warden",
+        "entry {index}: an administrative event is observed by Warden: {leaf}"
+    );
+    for field in ["actor", "subject", "severity", "received_at"] {
+        assert!(leaf[field].as_str().is_some_and(|v| !v.is_empty()), "entry {index}: no {field}: {leaf}");
+    }
+    assert!(leaf["details"].is_object(), "entry {index}: details: {leaf}");
+}
+
+/// Checks that `entry` is an `operator.created` event for the first admin credential,
+/// created by the system at first start.
+pub fn check_first_admin_event(entry: &Entry) {
+    check_admin_event(entry, OPERATOR_CREATED);
+    let event = &entry.event;
+    assert_eq!(event["actor"], "system", "entry {}: {event}", entry.index);
+    assert!(
+        event["subject"].as_str().is_some_and(|s| s.starts_with("opr_")),
+        "entry {}: the subject is the operator id: {event}",
+        entry.index
+    );
+    assert_eq!(event["details"]["role"], "admin", "entry {}: {event}", entry.index);
+}
+
+/// Checks that `entry` is a telemetry event as the server logs it: self-reported, of
+/// kind `telemetry`, with an agent and a session.
+pub fn check_telemetry_event(entry: &Entry) {
+    let index = entry.index;
+    let leaf: Value = serde_json::from_slice(&entry.leaf)
+        .unwrap_or_else(|e| panic!("entry {index}: the leaf is not JSON ({e})"));
+    assert_eq!(entry.event, leaf, "entry {index}: `event` is not the decoded leaf");
+    assert_eq!(leaf["kind"], "telemetry", "entry {index}: not a telemetry event: {leaf}");
+    assert_eq!(leaf["source"], "self_reported", "entry {index}: {leaf}");
+    for field in ["agent_id", "session_id", "timestamp", "action_type", "outcome", "received_at"] {
+        assert!(leaf[field].is_string(), "entry {index}: no {field}: {leaf}");
+    }
 }
 
 /// RFC 6962 leaf hash, `SHA-256(0x00 ‖ leaf)`, computed by `tlog_tiles`.
@@ -405,6 +467,36 @@ impl Client {
         verify_checkpoint(&reply.text(), vkey).unwrap_or_else(|e| panic!("checkpoint does not verify: {e}"))
     }
 
+    /// How many entries the log serves (sequenced, whether or not a checkpoint covers
+    /// them yet): the first index `/v1/log/entries/{index}` answers 404 for.
+    pub fn entry_count(&self) -> u64 {
+        let exists = |index: u64| {
+            let reply = self.get(&format!("/v1/log/entries/{index}"));
+            match reply.status {
+                200 => true,
+                404 => false,
+                status => panic!("GET /v1/log/entries/{index}: status {status}: {}", reply.text()),
+            }
+        };
+        if !exists(0) {
+            return 0;
+        }
+        // `low` exists and `high` does not.
+        let (mut low, mut high) = (0, 1);
+        while exists(high) {
+            (low, high) = (high, high * 2);
+        }
+        while high - low > 1 {
+            let middle = low + (high - low) / 2;
+            if exists(middle) {
+                low = middle;
+            } else {
+                high = middle;
+            }
+        }
+        high
+    }
+
     /// Polls until a checkpoint covers at least `size` entries.
     pub fn wait_for_checkpoint(&self, size: u64, vkey: &str) -> Checkpoint {
         let deadline = Instant::now() + CHECKPOINT_TIMEOUT;
@@ -486,6 +578,10 @@ pub struct Server {
     pub client: Client,
     pub data_dir: PathBuf,
     log_path: PathBuf,
+    /// What the server printed on stdout up to and including its `listening on` line.
+    startup_lines: Vec<String>,
+    /// The size of the log once the server was ready, before any test wrote to it.
+    start_size: u64,
 }
 
 impl Deref for Server {
@@ -496,7 +592,9 @@ impl Deref for Server {
 }
 
 impl Server {
-    /// Starts `warden serve` on `data_dir` and an ephemeral port; waits until ready.
+    /// Starts `warden serve` on `data_dir` and an ephemeral port; waits until ready
+    /// and until a checkpoint covers every entry the log holds, and records that
+    /// size as [`Server::start_size`].
     pub fn start(data_dir: &Path) -> Self {
         std::fs::create_dir_all(data_dir).unwrap();
         let log_path = data_dir.with_extension("server.log");
@@ -511,11 +609,20 @@ impl Server {
         let (address_tx, address_rx) = mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         thread::spawn(move || watch_stdout(stdout, address_tx));
-        let base = address_rx.recv_timeout(START_TIMEOUT);
-        let mut server =
-            Self { child: Some(child), client: Client::new(""), data_dir: data_dir.to_owned(), log_path };
-        match base {
-            Ok(base) => server.client = Client::new(&base),
+        let startup = address_rx.recv_timeout(START_TIMEOUT);
+        let mut server = Self {
+            child: Some(child),
+            client: Client::new(""),
+            data_dir: data_dir.to_owned(),
+            log_path,
+            startup_lines: Vec::new(),
+            start_size: 0,
+        };
+        match startup {
+            Ok((base, lines)) => {
+                server.client = Client::new(&base);
+                server.startup_lines = lines;
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = server.child.as_mut().and_then(|c| wait_with_timeout(c, STOP_TIMEOUT));
                 panic!("server exited ({status:?}) without a `listening on` line\n{}", server.log());
@@ -525,7 +632,39 @@ impl Server {
             }
         }
         server.wait_ready();
+        server.start_size = server.wait_for_covered_log();
         server
+    }
+
+    /// Waits until a checkpoint covers every entry served, and returns their number.
+    /// Entries logged while starting (administrative events) may be sequenced after the
+    /// first checkpoint; nothing else writes to the log while this runs.
+    fn wait_for_covered_log(&self) -> u64 {
+        let size = self.entry_count();
+        let vkey = self.verifier_key();
+        let checkpoint = self.wait_for_checkpoint(size, &vkey);
+        assert_eq!(checkpoint.size, size, "the log grew while the server started\n{}", self.log());
+        assert_eq!(self.entry_count(), size, "the log grew while the server started\n{}", self.log());
+        size
+    }
+
+    /// The size of the log when the server became ready, before the test wrote
+    /// anything: on a fresh data dir, the administrative events of the first start.
+    pub fn start_size(&self) -> u64 {
+        self.start_size
+    }
+
+    /// The lines the server printed on stdout while starting; the last one is its
+    /// `listening on` line.
+    pub fn startup_lines(&self) -> &[String] {
+        &self.startup_lines
+    }
+
+    /// Checks that the entries before [`Server::start_size`] are what a first start
+    /// logs: the creation of the first admin credential, and nothing else.
+    pub fn check_first_start_entries(&self) {
+        assert_eq!(self.start_size, 1, "a fresh log holds only the first admin credential's event");
+        check_first_admin_event(&self.entry(0));
     }
 
     /// Everything the server wrote to stderr so far.
@@ -591,13 +730,21 @@ impl Drop for Server {
     }
 }
 
-/// Sends the base URL from the `listening on http://…` line, then keeps draining
-/// stdout so the server never blocks on a full pipe.
-fn watch_stdout(stdout: ChildStdout, address_tx: mpsc::Sender<String>) {
+/// Sends the base URL from the `listening on http://…` line with every line printed
+/// up to it, then keeps draining stdout so the server never blocks on a full pipe.
+fn watch_stdout(stdout: ChildStdout, address_tx: mpsc::Sender<(String, Vec<String>)>) {
+    let mut lines = Vec::new();
+    let mut sent = false;
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { return };
-        if let Some(base) = listening_address(&line) {
-            let _ = address_tx.send(base);
+        if sent {
+            continue;
+        }
+        let address = listening_address(&line);
+        lines.push(line);
+        if let Some(base) = address {
+            let _ = address_tx.send((base, std::mem::take(&mut lines)));
+            sent = true;
         }
     }
 }

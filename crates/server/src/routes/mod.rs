@@ -34,6 +34,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/log/receipt/{index}", get(log::receipt))
         .route("/log/checkpoint", get(log::checkpoint))
         .route("/log/tile/{*path}", get(tiles::tile))
+        .merge(crate::control::router())
+        .merge(crate::credentials::router())
+        .merge(crate::policy_api::router())
+        .merge(crate::authorize::router())
         .fallback(not_found)
         // The body limit applies to every route; the telemetry handler turns a
         // rejection into a JSON 413 naming the limit.

@@ -1,0 +1,254 @@
+//! `POST /v1/authorize`: the decision without proxying, for frameworks that
+//! enforce in-process.
+//!
+//! Order of the stages, and why:
+//! 1. authenticate the agent's token (a bad token never reaches policy);
+//! 2. load the session and agent, and refuse a paused, ended or foreign session;
+//! 3. check budgets (an exhausted budget pauses the session whatever policy says);
+//! 4. self-governance (no policy can let an agent change what governs itself);
+//! 5. Cedar policy, with counters, budgets left, time and risk in its context;
+//! 6. record the decision in the log — a decision that cannot be recorded is a deny;
+//! 7. count the action against the budgets.
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use warden_core::admin::Severity;
+use warden_policy::{AgentFacts, Decision, Request, RequestContext, ResourceFacts, SessionFacts, Tier};
+use warden_store::directory::{AgentRecord, AgentStatus, SessionRecord, SessionStatus, Usage};
+
+use crate::AppState;
+use crate::control::{new_id, parse_body, record};
+use crate::credentials::AgentCall;
+use crate::error::ApiError;
+
+/// Largest `arguments` accepted, as JSON text.
+const ARGUMENTS_BYTES_MAX: usize = 32 * 1024;
+/// Intent families that govern agents: an agent may never apply them to itself, and
+/// any such change it asks for needs a human.
+const GOVERNANCE_FAMILIES: [&str; 5] = ["policy.", "budget.", "credential.", "agent.", "session."];
+/// Intent verbs that count as writes.
+const WRITE_VERBS: [&str; 7] = ["create", "update", "delete", "write", "send", "push", "revoke"];
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/authorize", post(authorize))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthorizeBody {
+    intent: String,
+    resource: ResourceFacts,
+    #[serde(default)]
+    arguments: Option<Value>,
+    #[serde(default)]
+    argument_destinations: Vec<String>,
+    #[serde(default)]
+    bytes: u64,
+    /// Set when re-sending after a `confirm` decision.
+    #[serde(default)]
+    confirmed: bool,
+    /// The session the caller believes it acts in; must be the token's.
+    #[serde(default)]
+    session_id: Option<String>,
+}
+
+fn is_write(intent: &str) -> bool {
+    let verb = intent.rsplit(['.', ':']).next().unwrap_or("");
+    WRITE_VERBS.iter().any(|w| verb.starts_with(w)) || intent.ends_with(".write")
+}
+
+/// Which budget, if any, this action would exceed.
+fn exhausted_budget(
+    session: &SessionRecord,
+    usage: Usage,
+    write: bool,
+    bytes: u64,
+    now: i64,
+) -> Option<&'static str> {
+    let b = &session.budgets;
+    let over = |max: Option<u64>, used: u64, add: u64| max.is_some_and(|m| used.saturating_add(add) > m);
+    if over(b.tool_calls_max, usage.tool_calls, 1) {
+        return Some("tool_calls_max");
+    }
+    if write && over(b.writes_max, usage.writes, 1) {
+        return Some("writes_max");
+    }
+    if over(b.bytes_max, usage.bytes, bytes) {
+        return Some("bytes_max");
+    }
+    if b.lifetime_s_max
+        .is_some_and(|l| now.saturating_sub(session.created_at) > i64::try_from(l).unwrap_or(i64::MAX))
+    {
+        return Some("lifetime_s_max");
+    }
+    None
+}
+
+fn left(max: Option<u64>, used: u64) -> u64 {
+    max.map_or(u64::MAX, |m| m.saturating_sub(used))
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    call: AgentCall,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body: AuthorizeBody = parse_body(&body)?;
+    let arguments = body.arguments.as_ref().map(Value::to_string).unwrap_or_default();
+    if arguments.len() > ARGUMENTS_BYTES_MAX {
+        return Err(ApiError::field("arguments", format!("at most {ARGUMENTS_BYTES_MAX} bytes of JSON")));
+    }
+    let claims = call.claims;
+    let sid = claims.sid.as_ref().map(|s| s.to_string()).unwrap_or_default();
+    let agent_id = claims.sub.to_string();
+    if let Some(claimed) = &body.session_id
+        && *claimed != sid
+    {
+        return Err(ApiError::Unauthorized(format!(
+            "this token belongs to session `{sid}`, not `{claimed}`; a token is good for one session only"
+        )));
+    }
+    let (session, usage) = state
+        .directory
+        .session(&sid)?
+        .ok_or_else(|| ApiError::Forbidden(format!("session `{sid}` does not exist")))?;
+    let agent = state
+        .directory
+        .agent(&agent_id)?
+        .ok_or_else(|| ApiError::Forbidden(format!("agent `{agent_id}` does not exist")))?;
+    if session.agent_id != agent.id {
+        return Err(ApiError::Forbidden(format!("session `{sid}` belongs to another agent")));
+    }
+    let now = state.clock.now().unix_timestamp();
+    let write = is_write(&body.intent);
+    let decision_id = new_id("dec_");
+    let (decision, refusal) = decide(&state, &agent, &session, usage, &body, &arguments, write, now).await?;
+    let tier = if body.confirmed && decision.tier == Tier::Confirm { Tier::Allow } else { decision.tier };
+    let details = json!({
+        "decision_id": decision_id, "session_id": sid, "intent": body.intent, "resource": body.resource.id,
+        "decision": tier, "policy_hash": decision.policy_hash, "determining": decision.determining,
+        "reasons": decision.reasons, "shadow": decision.shadow, "refusal": refusal,
+    });
+    let severity = if refusal == Some("self_governance") { Severity::High } else { Severity::Info };
+    // An action that could not be recorded did not happen: a log failure is a 503 deny.
+    record(&state, "decision", &agent.id, &decision_id, severity, details).await?;
+    if tier == Tier::Allow {
+        state
+            .directory
+            .add_usage(&sid, Usage { tool_calls: 1, writes: u64::from(write), bytes: body.bytes })?;
+    }
+    let mut out = json!({
+        "decision_id": decision_id, "decision": tier, "policy_hash": decision.policy_hash,
+        "determining_policies": decision.determining, "reasons": decision.reasons,
+    });
+    if let (Tier::Confirm, Some(obj)) = (tier, out.as_object_mut()) {
+        obj.insert(
+            "confirm".into(),
+            json!("send the same request again with \"confirmed\": true to proceed"),
+        );
+    }
+    Ok(Json(out))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn decide(
+    state: &AppState,
+    agent: &AgentRecord,
+    session: &SessionRecord,
+    usage: Usage,
+    body: &AuthorizeBody,
+    arguments: &str,
+    write: bool,
+    now: i64,
+) -> Result<(Decision, Option<&'static str>), ApiError> {
+    let (_, policy) =
+        state.policy.current().ok_or_else(|| ApiError::Unavailable("policy unavailable".into()))?;
+    let deny = |reason: String| Decision {
+        tier: Tier::Deny,
+        policy_hash: policy.hash().to_owned(),
+        determining: Vec::new(),
+        reasons: vec![reason],
+        shadow: Vec::new(),
+    };
+    if agent.status != AgentStatus::Active {
+        return Ok((deny(format!("agent `{}` is not active", agent.id)), Some("agent_status")));
+    }
+    if session.status != SessionStatus::Active {
+        let why = session.status_reason.clone().unwrap_or_default();
+        return Ok((
+            deny(
+                format!(
+                    "session `{}` is {:?}: {why}; an operator must resume it",
+                    session.id, session.status
+                )
+                .to_lowercase(),
+            ),
+            Some("session_status"),
+        ));
+    }
+    if let Some(budget) = exhausted_budget(session, usage, write, body.bytes, now) {
+        let mut paused = session.clone();
+        paused.status = SessionStatus::Paused;
+        paused.status_reason = Some(format!("budget `{budget}` ran out"));
+        record(state, "session.paused", "system", &session.id, Severity::Warning, json!({"budget": budget}))
+            .await?;
+        state.directory.put_session(&paused)?;
+        return Ok((
+            deny(format!(
+                "budget `{budget}` of session `{}` ran out; the session is paused until an operator resumes it",
+                session.id
+            )),
+            Some("budget"),
+        ));
+    }
+    let governance = GOVERNANCE_FAMILIES.iter().any(|f| body.intent.starts_with(f));
+    let targets_self = body.resource.id == agent.id || body.resource.id == session.id;
+    if governance && targets_self {
+        return Ok((
+            deny(
+                "an agent can never change the policy, budgets, status or credentials that govern itself"
+                    .into(),
+            ),
+            Some("self_governance"),
+        ));
+    }
+    let request = Request {
+        agent: AgentFacts {
+            id: agent.id.clone(),
+            owner: agent.owner.clone(),
+            environment: agent.environment.as_str().into(),
+            status: "active".into(),
+            scopes: agent.scopes.clone(),
+        },
+        session: SessionFacts { id: session.id.clone(), purpose: session.purpose.clone() },
+        intent: body.intent.clone(),
+        resource: body.resource.clone(),
+        context: RequestContext {
+            tool_calls: usage.tool_calls,
+            writes: usage.writes,
+            bytes: usage.bytes,
+            in_flight: 0,
+            budget_tool_calls_left: left(session.budgets.tool_calls_max, usage.tool_calls),
+            budget_writes_left: left(session.budgets.writes_max, usage.writes),
+            budget_bytes_left: left(session.budgets.bytes_max, usage.bytes),
+            now_unix_s: now,
+            risk_permille: 0,
+            self_governance: governance,
+            arguments: arguments.to_owned(),
+            argument_destinations: body.argument_destinations.clone(),
+        },
+    };
+    let mut decision = policy.decide(&request);
+    // A governance change asked for by an agent always needs a human, whatever the
+    // policy says.
+    if governance && decision.tier < Tier::Approve {
+        decision.tier = Tier::Approve;
+        decision
+            .reasons
+            .push("a change to governance requested by an agent always needs a human approval".into());
+    }
+    Ok((decision, None))
+}
