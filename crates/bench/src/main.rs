@@ -8,6 +8,7 @@
 //!   consistency proof generation latency at random positions.
 #![allow(clippy::print_stdout)]
 
+mod decide;
 mod ingest;
 mod proofs;
 
@@ -26,12 +27,15 @@ enum Command {
     Ingest(ingest::Args),
     /// Proof generation latency on a large tree.
     Proofs(proofs::Args),
+    /// The full decision path with 10,000 policies.
+    Decide(decide::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ingest(args) => ingest::run(args),
         Command::Proofs(args) => proofs::run(args),
+        Command::Decide(args) => decide::run(args),
     }
 }
 

@@ -16,7 +16,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use warden_core::admin::Severity;
-use warden_policy::{AgentFacts, Decision, Request, RequestContext, ResourceFacts, SessionFacts, Tier};
+use warden_policy::{
+    AgentFacts, Decision, PolicySet, Request, RequestContext, ResourceFacts, SessionFacts, Tier,
+};
 use warden_store::directory::{AgentRecord, AgentStatus, SessionRecord, SessionStatus, Usage};
 
 use crate::AppState;
@@ -125,7 +127,7 @@ async fn authorize(
     let now = state.clock.now().unix_timestamp();
     let write = is_write(&body.intent);
     let decision_id = new_id("dec_");
-    let (decision, refusal) = decide(&state, &agent, &session, usage, &body, &arguments, write, now).await?;
+    let (decision, refusal) = decide(&state, &agent, &session, usage, &body, &arguments, now).await?;
     let tier = if body.confirmed && decision.tier == Tier::Confirm { Tier::Allow } else { decision.tier };
     let details = json!({
         "decision_id": decision_id, "session_id": sid, "intent": body.intent, "resource": body.resource.id,
@@ -153,67 +155,78 @@ async fn authorize(
     Ok(Json(out))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn decide(
-    state: &AppState,
-    agent: &AgentRecord,
-    session: &SessionRecord,
-    usage: Usage,
-    body: &AuthorizeBody,
-    arguments: &str,
-    write: bool,
-    now: i64,
-) -> Result<(Decision, Option<&'static str>), ApiError> {
-    let (_, policy) =
-        state.policy.current().ok_or_else(|| ApiError::Unavailable("policy unavailable".into()))?;
-    let deny = |reason: String| Decision {
-        tier: Tier::Deny,
-        policy_hash: policy.hash().to_owned(),
-        determining: Vec::new(),
-        reasons: vec![reason],
-        shadow: Vec::new(),
+/// One action to decide, with everything the pure decision needs.
+#[derive(Debug)]
+pub struct Action<'a> {
+    /// The acting agent.
+    pub agent: &'a AgentRecord,
+    /// Its session.
+    pub session: &'a SessionRecord,
+    /// What the session has used so far.
+    pub usage: Usage,
+    /// The intent.
+    pub intent: &'a str,
+    /// The destination.
+    pub resource: &'a ResourceFacts,
+    /// Tool-call arguments as JSON text.
+    pub arguments: &'a str,
+    /// Where the arguments send data.
+    pub argument_destinations: &'a [String],
+    /// Bytes the action moves.
+    pub bytes: u64,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// The outcome of [`evaluate`].
+#[derive(Debug)]
+pub struct Evaluation {
+    /// The decision.
+    pub decision: Decision,
+    /// Why Warden refused before or beside policy, if it did.
+    pub refusal: Option<&'static str>,
+    /// The budget that ran out, if one did (the caller pauses the session).
+    pub exhausted_budget: Option<&'static str>,
+}
+
+/// Stages 2–5 of the decision, with no IO: status, budgets, self-governance and
+/// Cedar. Shared by the HTTP handler and the decision benchmark.
+pub fn evaluate(policy: &PolicySet, action: &Action<'_>) -> Evaluation {
+    let (agent, session, usage) = (action.agent, action.session, action.usage);
+    let refuse = |reason: String, refusal: &'static str, exhausted: Option<&'static str>| Evaluation {
+        decision: Decision {
+            tier: Tier::Deny,
+            policy_hash: policy.hash().to_owned(),
+            determining: Vec::new(),
+            reasons: vec![reason],
+            shadow: Vec::new(),
+        },
+        refusal: Some(refusal),
+        exhausted_budget: exhausted,
     };
     if agent.status != AgentStatus::Active {
-        return Ok((deny(format!("agent `{}` is not active", agent.id)), Some("agent_status")));
+        return refuse(format!("agent `{}` is not active", agent.id), "agent_status", None);
     }
     if session.status != SessionStatus::Active {
         let why = session.status_reason.clone().unwrap_or_default();
-        return Ok((
-            deny(
-                format!(
-                    "session `{}` is {:?}: {why}; an operator must resume it",
-                    session.id, session.status
-                )
-                .to_lowercase(),
-            ),
-            Some("session_status"),
-        ));
+        let message =
+            format!("session `{}` is {:?}: {why}; an operator must resume it", session.id, session.status);
+        return refuse(message.to_lowercase(), "session_status", None);
     }
-    if let Some(budget) = exhausted_budget(session, usage, write, body.bytes, now) {
-        let mut paused = session.clone();
-        paused.status = SessionStatus::Paused;
-        paused.status_reason = Some(format!("budget `{budget}` ran out"));
-        record(state, "session.paused", "system", &session.id, Severity::Warning, json!({"budget": budget}))
-            .await?;
-        state.directory.put_session(&paused)?;
-        return Ok((
-            deny(format!(
-                "budget `{budget}` of session `{}` ran out; the session is paused until an operator resumes it",
-                session.id
-            )),
-            Some("budget"),
-        ));
+    let write = is_write(action.intent);
+    if let Some(budget) = exhausted_budget(session, usage, write, action.bytes, action.now) {
+        let message = format!(
+            "budget `{budget}` of session `{}` ran out; the session is paused until an operator resumes it",
+            session.id
+        );
+        return refuse(message, "budget", Some(budget));
     }
-    let governance = GOVERNANCE_FAMILIES.iter().any(|f| body.intent.starts_with(f));
-    let targets_self = body.resource.id == agent.id || body.resource.id == session.id;
+    let governance = GOVERNANCE_FAMILIES.iter().any(|f| action.intent.starts_with(f));
+    let targets_self = action.resource.id == agent.id || action.resource.id == session.id;
     if governance && targets_self {
-        return Ok((
-            deny(
-                "an agent can never change the policy, budgets, status or credentials that govern itself"
-                    .into(),
-            ),
-            Some("self_governance"),
-        ));
+        let message =
+            "an agent can never change the policy, budgets, status or credentials that govern itself";
+        return refuse(message.into(), "self_governance", None);
     }
     let request = Request {
         agent: AgentFacts {
@@ -224,8 +237,8 @@ async fn decide(
             scopes: agent.scopes.clone(),
         },
         session: SessionFacts { id: session.id.clone(), purpose: session.purpose.clone() },
-        intent: body.intent.clone(),
-        resource: body.resource.clone(),
+        intent: action.intent.to_owned(),
+        resource: action.resource.clone(),
         context: RequestContext {
             tool_calls: usage.tool_calls,
             writes: usage.writes,
@@ -234,11 +247,11 @@ async fn decide(
             budget_tool_calls_left: left(session.budgets.tool_calls_max, usage.tool_calls),
             budget_writes_left: left(session.budgets.writes_max, usage.writes),
             budget_bytes_left: left(session.budgets.bytes_max, usage.bytes),
-            now_unix_s: now,
+            now_unix_s: action.now,
             risk_permille: 0,
             self_governance: governance,
-            arguments: arguments.to_owned(),
-            argument_destinations: body.argument_destinations.clone(),
+            arguments: action.arguments.to_owned(),
+            argument_destinations: action.argument_destinations.to_vec(),
         },
     };
     let mut decision = policy.decide(&request);
@@ -250,5 +263,39 @@ async fn decide(
             .reasons
             .push("a change to governance requested by an agent always needs a human approval".into());
     }
-    Ok((decision, None))
+    Evaluation { decision, refusal: None, exhausted_budget: None }
+}
+
+async fn decide(
+    state: &AppState,
+    agent: &AgentRecord,
+    session: &SessionRecord,
+    usage: Usage,
+    body: &AuthorizeBody,
+    arguments: &str,
+    now: i64,
+) -> Result<(Decision, Option<&'static str>), ApiError> {
+    let (_, policy) =
+        state.policy.current().ok_or_else(|| ApiError::Unavailable("policy unavailable".into()))?;
+    let action = Action {
+        agent,
+        session,
+        usage,
+        intent: &body.intent,
+        resource: &body.resource,
+        arguments,
+        argument_destinations: &body.argument_destinations,
+        bytes: body.bytes,
+        now,
+    };
+    let evaluation = evaluate(&policy, &action);
+    if let Some(budget) = evaluation.exhausted_budget {
+        let mut paused = session.clone();
+        paused.status = SessionStatus::Paused;
+        paused.status_reason = Some(format!("budget `{budget}` ran out"));
+        record(state, "session.paused", "system", &session.id, Severity::Warning, json!({"budget": budget}))
+            .await?;
+        state.directory.put_session(&paused)?;
+    }
+    Ok((evaluation.decision, evaluation.refusal))
 }

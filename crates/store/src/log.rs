@@ -29,7 +29,7 @@ use crate::tiles::{Integrator, TileCache, TileNodes};
 use crate::{NewLeaf, Store, StoreError, StoredCheckpoint};
 
 /// Append requests that may wait for the writer before callers are told to back off.
-pub const APPEND_QUEUE_REQUESTS_MAX: usize = 256;
+pub const APPEND_QUEUE_REQUESTS_MAX: usize = 4_096;
 /// Most leaves one group commit writes.
 pub const GROUP_COMMIT_LEAVES_MAX: usize = 20_000;
 /// How long an append waits for room in the queue.
@@ -153,6 +153,22 @@ impl Log {
                 mpsc::error::SendTimeoutError::Closed(_) => StoreError::Closed,
             })?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Hands `leaves` to the writer without waiting: the returned receiver resolves
+    /// once they are durable. Fails at once when the queue is full (back-pressure)
+    /// or closed.
+    pub fn enqueue(
+        &self,
+        leaves: Vec<NewLeaf>,
+    ) -> Result<oneshot::Receiver<Result<u64, StoreError>>, StoreError> {
+        let queue = self.queue.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        queue.try_send(AppendRequest { leaves, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+        })?;
+        Ok(answer)
     }
 
     /// Stops accepting appends, lets the writer finish what it acknowledged and
