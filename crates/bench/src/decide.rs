@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use warden_core::admin::{AdminEvent, Severity};
+use warden_core::admin::Severity;
 use warden_core::{AgentId, SessionId};
 use warden_identity::{AccessClaims, RevocationList, TokenIssuer, VerifiedTokenCache};
 use warden_policy::{PolicySet, Request};
@@ -153,16 +153,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             now: now_s,
         };
         let evaluation = evaluate(&set, &action);
-        let event = AdminEvent {
-            kind: "decision".into(),
-            actor: claims.sub.to_string(),
-            subject: "dec_bench".into(),
-            severity: Severity::Info,
-            details: serde_json::json!({"intent": p.request.intent, "decision": evaluation.decision.tier,
-                "policy_hash": evaluation.decision.policy_hash, "determining": evaluation.decision.determining}),
-            received_at: "2026-11-22T00:00:00Z".into(),
-            source: "warden".into(),
-        };
+        let event = warden_server::authorize::decision_event(
+            &evaluation.decision,
+            evaluation.decision.tier,
+            evaluation.refusal,
+            Severity::Info,
+            claims.sub.as_str(),
+            &p.session.id,
+            &p.request.intent,
+            &p.request.resource.id,
+            "dec_bench",
+            now_s,
+        );
         let leaf = event.to_leaf()?;
         match log.enqueue(vec![NewLeaf::new(leaf, None)]) {
             Ok(receipt) => pending.push(receipt),

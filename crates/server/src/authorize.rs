@@ -15,7 +15,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use warden_core::admin::Severity;
+use warden_core::admin::{DecisionEvent, Severity};
 use warden_policy::{
     AgentFacts, Decision, PolicySet, Request, RequestContext, ResourceFacts, SessionFacts, Tier,
 };
@@ -129,14 +129,23 @@ async fn authorize(
     let decision_id = new_id("dec_");
     let (decision, refusal) = decide(&state, &agent, &session, usage, &body, &arguments, now).await?;
     let tier = if body.confirmed && decision.tier == Tier::Confirm { Tier::Allow } else { decision.tier };
-    let details = json!({
-        "decision_id": decision_id, "session_id": sid, "intent": body.intent, "resource": body.resource.id,
-        "decision": tier, "policy_hash": decision.policy_hash, "determining": decision.determining,
-        "reasons": decision.reasons, "shadow": decision.shadow, "refusal": refusal,
-    });
     let severity = if refusal == Some("self_governance") { Severity::High } else { Severity::Info };
+    let event = decision_event(
+        &decision,
+        tier,
+        refusal,
+        severity,
+        &agent.id,
+        &sid,
+        &body.intent,
+        &body.resource.id,
+        &decision_id,
+        now,
+    );
+    let leaf =
+        event.to_leaf().map_err(|e| ApiError::Unavailable(format!("cannot encode the decision: {e}")))?;
     // An action that could not be recorded did not happen: a log failure is a 503 deny.
-    record(&state, "decision", &agent.id, &decision_id, severity, details).await?;
+    state.log.append(vec![warden_store::NewLeaf::new(leaf, None)]).await?;
     if tier == Tier::Allow {
         state
             .directory
@@ -153,6 +162,42 @@ async fn authorize(
         );
     }
     Ok(Json(out))
+}
+
+/// The logged form of a decision.
+#[allow(clippy::too_many_arguments)]
+pub fn decision_event(
+    decision: &Decision,
+    tier: Tier,
+    refusal: Option<&str>,
+    severity: Severity,
+    agent_id: &str,
+    session_id: &str,
+    intent: &str,
+    resource: &str,
+    decision_id: &str,
+    now_unix_s: i64,
+) -> DecisionEvent {
+    let received_at = time::OffsetDateTime::from_unix_timestamp(now_unix_s)
+        .map(warden_core::event::format_rfc3339)
+        .unwrap_or_default();
+    DecisionEvent {
+        actor: agent_id.to_owned(),
+        decision: tier.as_str().to_owned(),
+        determining: decision.determining.clone(),
+        intent: intent.to_owned(),
+        kind: "decision".into(),
+        policy_hash: decision.policy_hash.clone(),
+        reasons: decision.reasons.clone(),
+        received_at,
+        refusal: refusal.unwrap_or_default().to_owned(),
+        resource: resource.to_owned(),
+        session_id: session_id.to_owned(),
+        severity,
+        shadow: decision.shadow.iter().map(|s| format!("{}={}", s.policy_id, s.tier)).collect(),
+        source: "warden".into(),
+        subject: decision_id.to_owned(),
+    }
 }
 
 /// One action to decide, with everything the pure decision needs.
