@@ -1,0 +1,452 @@
+//! The per-agent detectors: novelty, rate and time of day, sequence (rare
+//! transitions and known chains) and self-governance. Each compares one event with
+//! the baseline *before* the event, then the engine learns the event.
+//!
+//! Fleet surge lives in `fleet.rs`: it needs the whole fleet, not one agent.
+
+use crate::Observation;
+use crate::baseline::{
+    AgentState, Baseline, HABIT_DESTINATION, HABIT_INTENT, HABIT_RESOURCE, HABIT_TRANSITION, NO_INTENT,
+};
+use crate::config::Config;
+use crate::finding::{Finding, FindingKind};
+use crate::limits::DESTINATIONS_PER_OBSERVATION_MAX;
+use crate::taxonomy::{Families, Family};
+
+/// An observation's names as ids, with what the taxonomy and the fleet say about them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Resolved {
+    pub(crate) intent: Option<u32>,
+    pub(crate) intent_families: Families,
+    /// Agents holding the intent in their baseline.
+    pub(crate) intent_users: u32,
+    pub(crate) resource: Option<u32>,
+    pub(crate) resource_families: Families,
+    /// Agents holding the resource in their baseline.
+    pub(crate) resource_users: u32,
+    pub(crate) class: Option<u32>,
+    pub(crate) class_families: Families,
+    /// The class's fleet slot, if it has one already.
+    pub(crate) class_slot: Option<usize>,
+    /// Destination ids (`None`: the interner is full) and how many agents hold each in
+    /// their baseline.
+    pub(crate) destinations: [(Option<u32>, u32); DESTINATIONS_PER_OBSERVATION_MAX],
+    pub(crate) destination_count: usize,
+}
+
+impl Resolved {
+    /// The event's families: its intent's, and its resource's and class's — except
+    /// that a read-only intent takes no persistence, evasion or impact from what it reads.
+    pub(crate) fn families(&self) -> Families {
+        self.intent_families.union(self.object_families(self.class_families))
+    }
+
+    /// The resource's families (with `class_families`), masked for read-only intents.
+    pub(crate) fn object_families(&self, class_families: Families) -> Families {
+        let object = self.resource_families.union(class_families);
+        if self.intent_families.has(Family::ReadOnly) { object.without(writes_only()) } else { object }
+    }
+
+    pub(crate) fn destinations(&self) -> &[(Option<u32>, u32)] {
+        self.destinations.get(..self.destination_count).unwrap_or_default()
+    }
+}
+
+/// Families only an action that changes something can be in.
+pub(crate) fn writes_only() -> Families {
+    Families::of(&[Family::Persistence, Family::DefenseEvasion, Family::Impact])
+}
+
+/// What the detectors share for one event.
+pub(crate) struct Event<'a, 'o> {
+    pub(crate) config: &'a Config,
+    pub(crate) observation: &'a Observation<'o>,
+    pub(crate) resolved: &'a Resolved,
+    /// The agent's baseline was enforced before this event.
+    pub(crate) enforced: bool,
+    pub(crate) findings: &'a mut Vec<Finding>,
+}
+
+impl Event<'_, '_> {
+    fn report(
+        &mut self,
+        kind: FindingKind,
+        score: f32,
+        baseline_relative: bool,
+        subject: &str,
+        explanation: String,
+    ) {
+        let learning = baseline_relative && !self.enforced;
+        self.findings.push(Finding {
+            kind,
+            score: if learning { 0.0 } else { score.clamp(0.0, 1.0) },
+            learning,
+            subject: subject.to_owned(),
+            tactics: Vec::new(),
+            explanation,
+        });
+    }
+
+    fn agent(&self) -> &str {
+        self.observation.agent
+    }
+}
+
+/// How surprising a new thing is: the kind's weight, scaled by the surprise of one
+/// more new thing for this agent (its information, `-log2` of how often the agent
+/// meets something new of that kind, over 8 bits: an agent that meets a new one every
+/// other call is barely surprised, one that has not in hundreds of calls fully);
+/// raised when no agent of the fleet has used the thing and lowered when its peers
+/// commonly do; raised by each dangerous family (at most two) the agent has never
+/// acted in.
+fn novelty_score(config: &Config, weight: f32, habit: f32, new_danger: Families, users: u32) -> f32 {
+    let fleet = if users == 0 {
+        1.0 + config.fleet_new_boost
+    } else if users >= config.peer_users_min {
+        config.peer_discount
+    } else {
+        1.0
+    };
+    let multiplier = fleet + config.danger_boost * new_danger.count().min(2) as f32;
+    (weight * surprise(habit) * multiplier).clamp(0.0, 1.0)
+}
+
+/// The information of one more new thing for an agent that meets new things of its
+/// kind at rate `habit`: `-log2(habit)` over 8 bits, in `[0, 1]`.
+fn surprise(habit: f32) -> f32 {
+    (-habit.max(1.0 / 256.0).log2() / 8.0).clamp(0.0, 1.0)
+}
+
+/// How the fleet knows a thing, in words.
+fn fleet_words(users: u32) -> String {
+    match users {
+        0 => "no agent of the fleet has used it before".to_owned(),
+        1 => "one other agent of the fleet uses it".to_owned(),
+        n => format!("{n} agents of the fleet use it"),
+    }
+}
+
+/// Self-governance: the caller marks the action; it scores even while learning,
+/// because it departs from a rule, not from a baseline.
+pub(crate) fn self_governance(event: &mut Event<'_, '_>) {
+    if !event.observation.self_governance {
+        return;
+    }
+    let o = event.observation;
+    let explanation = format!(
+        "agent `{}` attempted `{}` on `{}`, which governs the agent itself; no agent may change its own policy, budget, baseline or credentials",
+        o.agent, o.intent, o.resource
+    );
+    let score = event.config.self_governance_score;
+    event.report(FindingKind::SelfGovernance, score, false, o.intent, explanation);
+}
+
+/// Novelty of intent, resource and destinations, reported only once the baseline is
+/// enforced (while learning, everything is new: that is what learning records).
+/// Returns whether the event sent to a destination new to the agent.
+pub(crate) fn novelty(event: &mut Event<'_, '_>, baseline: &Baseline) -> bool {
+    let (config, o, r) = (event.config, event.observation, *event.resolved);
+    let learned = baseline.events;
+    let new_danger =
+        |families: Families| families.intersection(Families::dangerous()).without(baseline.families_seen);
+    let intent_new = r.intent.is_none_or(|id| baseline.intent_index(id).is_none());
+    if intent_new && event.enforced {
+        let score = novelty_score(
+            config,
+            config.novel_intent_weight,
+            baseline.habits[HABIT_INTENT],
+            new_danger(r.intent_families),
+            r.intent_users,
+        );
+        let explanation = format!(
+            "agent `{}` used intent `{}` for the first time; its baseline holds {} intents learned from {} events, and {} (families of `{}`: {})",
+            event.agent(),
+            o.intent,
+            baseline.intents.len(),
+            learned,
+            fleet_words(r.intent_users),
+            o.intent,
+            r.intent_families
+        );
+        event.report(FindingKind::NewIntent, score, true, o.intent, explanation);
+    }
+    let resource_new = r.resource.is_none_or(|id| !baseline.knows_resource(id));
+    if resource_new && event.enforced {
+        // A class's families (restricted, prod control) weigh only when the agent has
+        // never worked in the class: a new record where it works all day is routine.
+        let class_new = r.class.is_none_or(|id| !baseline.knows_class(id));
+        let class_families = if class_new { r.class_families } else { Families::NONE };
+        let families = r.object_families(class_families);
+        let score = novelty_score(
+            config,
+            config.novel_resource_weight,
+            baseline.habits[HABIT_RESOURCE],
+            new_danger(families),
+            r.resource_users,
+        );
+        let explanation = format!(
+            "agent `{}` touched resource `{}` (class `{}`{}) for the first time; its baseline holds {} resources learned from {} events, and {}",
+            event.agent(),
+            o.resource,
+            o.resource_class,
+            if class_new { ", also new to it" } else { "" },
+            baseline.resources.len(),
+            learned,
+            fleet_words(r.resource_users)
+        );
+        event.report(FindingKind::NewResource, score, true, o.resource, explanation);
+    }
+    let mut any_new = false;
+    for (index, (id, users)) in r.destinations().iter().enumerate() {
+        if id.is_some_and(|id| baseline.knows_destination(id)) {
+            continue;
+        }
+        any_new = true;
+        if !event.enforced {
+            continue;
+        }
+        let name = o.destinations.get(index).map_or("", String::as_str);
+        let score = novelty_score(
+            config,
+            config.novel_destination_weight,
+            baseline.habits[HABIT_DESTINATION],
+            Families::NONE,
+            *users,
+        );
+        let fleet = fleet_words(*users);
+        let explanation = format!(
+            "agent `{}` sent to destination `{}` for the first time with `{}`; its baseline holds {} destinations learned from {} events, and {}",
+            event.agent(),
+            name,
+            o.intent,
+            baseline.destinations.len(),
+            learned,
+            fleet
+        );
+        event.report(FindingKind::NewDestination, score, true, name, explanation);
+    }
+    any_new
+}
+
+/// A burst: this minute's events far above the agent's own per-minute norm.
+pub(crate) fn rate(event: &mut Event<'_, '_>, baseline: &mut Baseline) {
+    let config = event.config;
+    let minute = u32::try_from(event.observation.at_unix_ms.div_euclid(60_000)).unwrap_or(0);
+    baseline.rate.count(minute, config.rate_alpha);
+    let rate = baseline.rate;
+    let second = (event.observation.at_unix_ms.rem_euclid(60_000) / 1_000) as u32;
+    let window = rate.window(second);
+    // One report per burst: not again in this minute, nor in the next while the
+    // window still holds the burst's first minute.
+    let reported = rate.flagged_minute == minute || rate.flagged_minute.saturating_add(1) == minute;
+    if rate.minutes < config.rate_minutes_min || window < config.burst_events_min as f32 || reported {
+        return;
+    }
+    let sigma = rate.variance.max(rate.mean).max(1.0).sqrt();
+    let sigmas = (window - rate.mean) / sigma;
+    if sigmas < config.burst_sigmas {
+        return;
+    }
+    baseline.rate.flagged_minute = minute;
+    // A burst this far above the agent's own norm is strong evidence on its own: it
+    // starts at 0.6, the risk at which `warden-bench eval` flags a session.
+    let score = (0.6 + 0.1 * (sigmas / config.burst_sigmas.max(1.0)).log2()).clamp(0.6, 0.9);
+    let explanation = format!(
+        "agent `{}` made {:.0} calls in the last minute, {:.0} standard deviations above its own norm of {:.1} ± {:.1} calls per active minute over {} active minutes",
+        event.agent(),
+        window,
+        sigmas,
+        rate.mean,
+        sigma,
+        rate.minutes
+    );
+    event.report(FindingKind::Burst, score, true, event.observation.intent, explanation);
+}
+
+/// Activity in an hour of the day the agent never works in, once per session.
+pub(crate) fn off_hours(event: &mut Event<'_, '_>, agent: &mut AgentState, slot: usize) {
+    let hour = event.observation.at_unix_ms.div_euclid(3_600_000).rem_euclid(24) as usize;
+    let Some(session) = agent.sessions.get_mut(slot) else { return };
+    if !event.enforced || session.off_hours_reported || !agent.baseline.is_off_hours(hour) {
+        return;
+    }
+    session.off_hours_reported = true;
+    let explanation = format!(
+        "agent `{}` is active at {hour:02}:00 UTC, an hour in which (nor in the hours either side) it was active in none of its {} events",
+        event.agent(),
+        agent.baseline.events
+    );
+    let score = event.config.off_hours_weight;
+    event.report(FindingKind::OffHours, score, true, event.observation.intent, explanation);
+}
+
+/// A transition between two known intents the agent never made, within a session.
+/// Transitions out of an intent that was itself new say nothing the novelty finding
+/// did not (`prev_new`).
+pub(crate) fn transition(
+    event: &mut Event<'_, '_>,
+    baseline: &Baseline,
+    prev: u8,
+    prev_new: bool,
+    prev_name: &str,
+) {
+    let Some(next) = event.resolved.intent.and_then(|id| baseline.intent_index(id)) else { return };
+    if prev == NO_INTENT || prev_new || !event.enforced || baseline.transition_count(prev, next) > 0 {
+        return;
+    }
+    // A new path into an action that sends data out or can hurt (a payment without
+    // its usual approval) weighs more than one between two reads.
+    let families = event.resolved.intent_families;
+    let weighty = families.has(Family::Egress)
+        || families.intersection(Families::dangerous()).without(baseline.families_seen) != Families::NONE;
+    let boost = if weighty { 1.0 + event.config.danger_boost } else { 1.0 };
+    let score = event.config.rare_transition_weight * surprise(baseline.habits[HABIT_TRANSITION]) * boost;
+    let o = event.observation;
+    let explanation = format!(
+        "agent `{}` went from `{prev_name}` to `{}`, a transition it never made in {} events ({} transitions known)",
+        event.agent(),
+        o.intent,
+        baseline.events,
+        baseline.transitions.len()
+    );
+    event.report(FindingKind::RareTransition, score, true, o.intent, explanation);
+}
+
+/// Advances every chain of the table for this session; reports completed chains the
+/// agent did not run while learning, and records those it ran while learning.
+pub(crate) fn chains(event: &mut Event<'_, '_>, agent: &mut AgentState, slot: usize, new_destination: bool) {
+    let config = event.config;
+    let families = event.resolved.families();
+    let Some(session) = agent.sessions.get_mut(slot) else { return };
+    for (index, chain) in config.taxonomy.chains.iter().enumerate() {
+        let at = session.step(index) as usize;
+        let Some(step) = chain.steps.get(at) else {
+            session.set_step(index, 0);
+            continue;
+        };
+        let matches = |s: &crate::taxonomy::Step| {
+            s.families.intersects(families) && (!s.new_destination || new_destination)
+        };
+        if !matches(step) {
+            continue;
+        }
+        if at + 1 < chain.steps.len() {
+            session.set_step(index, (at + 1) as u8);
+            continue;
+        }
+        session.set_step(index, 0);
+        // While the baseline is still forming everything is new, so steps that need a
+        // new destination match trivially: chains count as the agent's own work only
+        // once half of its learning is done.
+        if !event.enforced && agent.baseline.events < config.learning_events_min / 2 {
+            continue;
+        }
+        let bit = 1u16 << index;
+        let known = agent.baseline.chains_known & bit != 0;
+        if !event.enforced {
+            agent.baseline.chains_known |= bit;
+        } else if known {
+            continue;
+        }
+        let path: Vec<String> = chain.steps.iter().map(|s| s.tactic.to_string()).collect();
+        let o = event.observation;
+        let destination = o.destinations.first().map(|d| format!(" to `{d}`")).unwrap_or_default();
+        let explanation = format!(
+            "agent `{}` completed chain `{}` in session `{}`: {}, ending with `{}` on `{}`{destination}; {}",
+            o.agent,
+            chain.id,
+            o.session,
+            path.join(" → "),
+            o.intent,
+            o.resource,
+            if event.enforced {
+                "it never ran this chain while learning"
+            } else {
+                "recorded as part of its learning"
+            }
+        );
+        event.report(FindingKind::Chain, chain.score, true, &chain.id, explanation);
+        if let Some(f) = event.findings.last_mut() {
+            f.tactics = chain.steps.iter().map(|s| s.tactic).collect();
+        }
+    }
+}
+
+/// What one event added to a baseline, so the engine can count the fleet's users.
+#[derive(Debug, Default)]
+pub(crate) struct Learned {
+    pub(crate) intent: Option<u32>,
+    pub(crate) resource: Option<u32>,
+    pub(crate) destinations: [u32; DESTINATIONS_PER_OBSERVATION_MAX],
+    pub(crate) destination_count: usize,
+}
+
+/// Learns the event into the baseline and updates the novelty habits.
+pub(crate) fn learn(
+    config: &Config,
+    agent: &mut AgentState,
+    slot: usize,
+    resolved: &Resolved,
+    at_unix_ms: i64,
+) -> Learned {
+    let mut out = Learned::default();
+    // Only what an agent learned while learning vouches for a thing to its peers: a
+    // novelty adopted after enforcement (first reported, then learned) must not make
+    // the same thing look ordinary when other agents start doing it — a fleet-wide
+    // rug-pull or a shared exfiltration host would otherwise vouch for itself.
+    let vouch = !agent.baseline.enforced;
+    let alpha = config.novelty_habit_alpha;
+    let b = &mut agent.baseline;
+    if b.events == 0 {
+        b.first_ms = at_unix_ms;
+    }
+    let known_intent = resolved.intent.and_then(|id| b.intent_index(id));
+    b.habit(HABIT_INTENT, known_intent.is_none(), alpha);
+    let index = resolved.intent.and_then(|id| b.learn_intent(id)).unwrap_or(NO_INTENT);
+    if known_intent.is_none() && index != NO_INTENT {
+        out.intent = resolved.intent.filter(|_| vouch);
+    }
+    let resource_new = resolved.resource.is_none_or(|id| !b.knows_resource(id));
+    b.habit(HABIT_RESOURCE, resource_new, alpha);
+    if let Some(id) = resolved.resource
+        && b.learn_resource(id)
+    {
+        out.resource = Some(id).filter(|_| vouch);
+    }
+    if let Some(id) = resolved.class {
+        b.learn_class(id);
+    }
+    b.families_seen = b.families_seen.union(resolved.families());
+    let mut any_new = false;
+    for (id, _) in resolved.destinations() {
+        any_new |= id.is_none_or(|id| !b.knows_destination(id));
+        if let Some(id) = id
+            && b.learn_destination(*id)
+            && vouch
+            && let Some(slot) = out.destinations.get_mut(out.destination_count)
+        {
+            *slot = *id;
+            out.destination_count += 1;
+        }
+    }
+    if resolved.destination_count > 0 {
+        b.habit(HABIT_DESTINATION, any_new, alpha);
+    }
+    let Some(session) = agent.sessions.get_mut(slot) else { return out };
+    if session.last_intent != NO_INTENT && index != NO_INTENT {
+        let new = b.learn_transition(session.last_intent, index);
+        b.habit(HABIT_TRANSITION, new, alpha);
+    }
+    session.last_intent = index;
+    session.last_intent_new = known_intent.is_none();
+    session.last_ms = session.last_ms.max(at_unix_ms);
+    b.count_hour(at_unix_ms.div_euclid(3_600_000).rem_euclid(24) as usize);
+    b.events = b.events.saturating_add(1);
+    if !b.enforced
+        && b.events >= config.learning_events_min
+        && at_unix_ms.saturating_sub(b.first_ms) >= config.learning_ms_min
+    {
+        b.enforced = true;
+    }
+    out
+}
