@@ -150,6 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             arguments: &p.request.context.arguments,
             argument_destinations: &p.request.context.argument_destinations,
             bytes: 0,
+            in_flight: 0,
             now: now_s,
         };
         let evaluation = evaluate(&set, &action);

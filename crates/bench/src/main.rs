@@ -4,11 +4,20 @@
 //!   `POST /v1/telemetry/submit` with batches of events from concurrent keep-alive
 //!   connections; reports acknowledged (fsynced) events per second per interval,
 //!   request latency, and the server's resident memory as the log grows.
+//! - `gateway`: a trivial upstream called directly and through the real `warden
+//!   serve` HTTP proxy: closed-loop throughput and open-loop latency, same run.
 //! - `proofs`: builds (or reuses) a store with N leaves and measures inclusion and
 //!   consistency proof generation latency at random positions.
+//! - `behavior`: the behavior engine with 100,000 agents: `observe` latency and
+//!   memory per agent.
+//! - `eval`: labelled benign and attack trajectories replayed through the behavior
+//!   engine: detection and false-positive rates per detector.
 #![allow(clippy::print_stdout)]
 
+mod behavior;
 mod decide;
+mod eval;
+mod gateway;
 mod ingest;
 mod proofs;
 
@@ -27,15 +36,24 @@ enum Command {
     Ingest(ingest::Args),
     /// Proof generation latency on a large tree.
     Proofs(proofs::Args),
+    /// The gateway's overhead: throughput and latency direct vs through Warden.
+    Gateway(gateway::Args),
     /// The full decision path with 10,000 policies.
     Decide(decide::Args),
+    /// The behavior engine with 100,000 agents: observe latency and memory per agent.
+    Behavior(behavior::Args),
+    /// Labelled evaluation of the behavior engine: detection and false-positive rates.
+    Eval(eval::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ingest(args) => ingest::run(args),
         Command::Proofs(args) => proofs::run(args),
+        Command::Gateway(args) => gateway::run(args),
         Command::Decide(args) => decide::run(args),
+        Command::Behavior(args) => behavior::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }
 

@@ -3,6 +3,8 @@
 //! Exit codes: 0 success; 1 a check failed or the operation could not be done;
 //! 2 the input was wrong (bad flags, unreadable or malformed files and keys).
 
+mod approvals;
+mod config_cmd;
 mod control;
 mod log_cmd;
 mod remote;
@@ -38,6 +40,9 @@ enum Command {
     /// Inspect and verify the log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Check a configuration file without starting.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Register and manage agents (needs an operator credential).
     Agent {
         #[command(flatten)]
@@ -52,12 +57,24 @@ enum Command {
         #[command(subcommand)]
         command: control::PolicyCommand,
     },
+    /// List, show, approve and deny actions held for a human (needs an operator credential).
+    Approvals(approvals::ApprovalsArgs),
     /// Start and manage sessions (needs an operator credential).
     Session {
         #[command(flatten)]
         connection: control::Connection,
         #[command(subcommand)]
         command: control::SessionCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate FILE as `warden serve --config FILE` would: exit 0 with a summary,
+    /// or 2 naming every problem.
+    Check {
+        /// The configuration file (TOML).
+        file: PathBuf,
     },
 }
 
@@ -110,6 +127,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config, data_dir, listen } => serve(config, Overrides { data_dir, listen }),
+        Command::Config(ConfigCommand::Check { file }) => config_cmd::check(&file),
         Command::Log(LogCommand::Key { data_dir }) => log_cmd::key(&data_dir),
         Command::Log(LogCommand::Verify { data_dir: Some(dir), .. }) => log_cmd::verify_data_dir(&dir),
         Command::Log(LogCommand::Verify { url: Some(url), key: Some(key), state, samples, .. }) => {
@@ -122,6 +140,7 @@ fn main() -> ExitCode {
         Command::Agent { connection, command } => control::agent(&connection, command),
         Command::Session { connection, command } => control::session(&connection, command),
         Command::Policy { connection, command } => control::policy(&connection, command),
+        Command::Approvals(args) => approvals::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

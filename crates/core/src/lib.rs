@@ -8,6 +8,7 @@
 //! Must not depend on: any other Warden crate, tokio, hyper or a database. Everything
 //! here is pure and deterministic: time and randomness come in as arguments.
 
+pub mod action;
 pub mod admin;
 pub mod canonical;
 pub mod clock;

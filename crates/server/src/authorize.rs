@@ -15,7 +15,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use warden_core::SessionId;
 use warden_core::admin::{DecisionEvent, Severity};
+use warden_identity::AccessClaims;
 use warden_policy::{
     AgentFacts, Decision, PolicySet, Request, RequestContext, ResourceFacts, SessionFacts, Tier,
 };
@@ -25,6 +27,7 @@ use crate::AppState;
 use crate::control::{new_id, parse_body, record};
 use crate::credentials::AgentCall;
 use crate::error::ApiError;
+use crate::inflight::InFlightGuard;
 
 /// Largest `arguments` accepted, as JSON text.
 const ARGUMENTS_BYTES_MAX: usize = 32 * 1024;
@@ -103,32 +106,126 @@ async fn authorize(
     if arguments.len() > ARGUMENTS_BYTES_MAX {
         return Err(ApiError::field("arguments", format!("at most {ARGUMENTS_BYTES_MAX} bytes of JSON")));
     }
-    let claims = call.claims;
-    let sid = claims.sid.as_ref().map(|s| s.to_string()).unwrap_or_default();
-    let agent_id = claims.sub.to_string();
-    if let Some(claimed) = &body.session_id
-        && *claimed != sid
-    {
-        return Err(ApiError::Unauthorized(format!(
-            "this token belongs to session `{sid}`, not `{claimed}`; a token is good for one session only"
-        )));
+    if let Some(claimed) = &body.session_id {
+        let sid = call.claims.sid.as_ref().map(SessionId::as_str).unwrap_or_default();
+        if claimed != sid {
+            return Err(ApiError::Unauthorized(format!(
+                "this token belongs to session `{sid}`, not `{claimed}`; a token is good for one session only"
+            )));
+        }
     }
+    let input = ActionInput {
+        intent: body.intent,
+        resource: body.resource,
+        arguments,
+        argument_destinations: body.argument_destinations,
+        bytes: body.bytes,
+        confirmed: body.confirmed,
+    };
+    let outcome = decide_action(&state, &call.claims, &input).await?;
+    let mut out = json!({
+        "decision_id": outcome.decision_id, "decision": outcome.tier,
+        "policy_hash": outcome.decision.policy_hash,
+        "determining_policies": outcome.decision.determining, "reasons": outcome.decision.reasons,
+    });
+    if let Some(obj) = out.as_object_mut() {
+        if let Some(refusal) = outcome.refusal {
+            obj.insert("refusal".into(), json!(refusal));
+        }
+        if outcome.tier == Tier::Confirm {
+            obj.insert(
+                "confirm".into(),
+                json!("send the same request again with \"confirmed\": true to proceed"),
+            );
+        }
+    }
+    Ok(Json(out))
+}
+
+/// One action an agent asks for, through the gateway or `POST /v1/authorize`.
+#[derive(Debug, Clone)]
+pub struct ActionInput {
+    /// The intent, such as `ticket.create`.
+    pub intent: String,
+    /// The destination and its classification.
+    pub resource: ResourceFacts,
+    /// Tool-call arguments as JSON text (empty when there are none).
+    pub arguments: String,
+    /// Where the arguments send data (`email:example.com`, `host:api.example.com`).
+    pub argument_destinations: Vec<String>,
+    /// Bytes the action moves.
+    pub bytes: u64,
+    /// The agent re-sent the action after a `confirm` decision.
+    pub confirmed: bool,
+}
+
+/// What [`decide_action`] decided and recorded.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The decision's id, as logged.
+    pub decision_id: String,
+    /// The effective tier: `confirm` becomes `allow` when the agent confirmed.
+    pub tier: Tier,
+    /// Policy hash, determining policies and reasons.
+    pub decision: Decision,
+    /// Why Warden refused before or beside policy, if it did.
+    pub refusal: Option<&'static str>,
+    /// The acting agent.
+    pub agent_id: String,
+    /// The acting session.
+    pub session_id: String,
+    /// Index of the decision event in the log.
+    pub log_index: u64,
+    /// Held while an allowed call is in flight (`in_flight_max`); `None` otherwise.
+    pub in_flight: Option<InFlightGuard>,
+}
+
+/// The whole decision for one action of an authenticated agent: load its session
+/// and agent, budgets, self-governance, Cedar; then record the decision in the log
+/// (a decision that cannot be recorded is an error, and the action must not
+/// happen) and count an allowed action against the session's budgets.
+///
+/// Errors are for the caller to turn into a refusal: the session or agent is
+/// unknown or foreign, the policy or the log is unavailable.
+pub async fn decide_action(
+    state: &AppState,
+    claims: &AccessClaims,
+    input: &ActionInput,
+) -> Result<Outcome, ApiError> {
+    let sid = claims.sid.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default();
+    let agent_id = claims.sub.as_str();
     let (session, usage) = state
         .directory
         .session(&sid)?
         .ok_or_else(|| ApiError::Forbidden(format!("session `{sid}` does not exist")))?;
     let agent = state
         .directory
-        .agent(&agent_id)?
+        .agent(agent_id)?
         .ok_or_else(|| ApiError::Forbidden(format!("agent `{agent_id}` does not exist")))?;
     if session.agent_id != agent.id {
         return Err(ApiError::Forbidden(format!("session `{sid}` belongs to another agent")));
     }
     let now = state.clock.now().unix_timestamp();
-    let write = is_write(&body.intent);
+    let write = is_write(&input.intent);
     let decision_id = new_id("dec_");
-    let (decision, refusal) = decide(&state, &agent, &session, usage, &body, &arguments, now).await?;
-    let tier = if body.confirmed && decision.tier == Tier::Confirm { Tier::Allow } else { decision.tier };
+    let in_flight_before = state.in_flight.current(&sid);
+    let (decision, refusal) = decide(state, &agent, &session, usage, input, in_flight_before, now).await?;
+    let mut tier =
+        if input.confirmed && decision.tier == Tier::Confirm { Tier::Allow } else { decision.tier };
+    let mut refusal = refusal;
+    let mut decision = decision;
+    let mut guard = None;
+    if tier == Tier::Allow {
+        guard = state.in_flight.try_enter(&sid, session.budgets.in_flight_max);
+        if guard.is_none() {
+            tier = Tier::Deny;
+            refusal = Some("budget");
+            decision.reasons.push(format!(
+                "budget `in_flight_max` of session `{sid}`: {} calls are already in flight; retry when one ends",
+                session.budgets.in_flight_max.unwrap_or(0)
+            ));
+        }
+    }
     let severity = if refusal == Some("self_governance") { Severity::High } else { Severity::Info };
     let event = decision_event(
         &decision,
@@ -137,31 +234,31 @@ async fn authorize(
         severity,
         &agent.id,
         &sid,
-        &body.intent,
-        &body.resource.id,
+        &input.intent,
+        &input.resource.id,
         &decision_id,
         now,
     );
     let leaf =
         event.to_leaf().map_err(|e| ApiError::Unavailable(format!("cannot encode the decision: {e}")))?;
     // An action that could not be recorded did not happen: a log failure is a 503 deny.
-    state.log.append(vec![warden_store::NewLeaf::new(leaf, None)]).await?;
+    let log_index = state.log.append(vec![warden_store::NewLeaf::new(leaf, None)]).await?;
+    state.activity.record(&sid, &decision_id, &input.intent, &input.resource.id, tier.as_str(), now);
     if tier == Tier::Allow {
         state
             .directory
-            .add_usage(&sid, Usage { tool_calls: 1, writes: u64::from(write), bytes: body.bytes })?;
+            .add_usage(&sid, Usage { tool_calls: 1, writes: u64::from(write), bytes: input.bytes })?;
     }
-    let mut out = json!({
-        "decision_id": decision_id, "decision": tier, "policy_hash": decision.policy_hash,
-        "determining_policies": decision.determining, "reasons": decision.reasons,
-    });
-    if let (Tier::Confirm, Some(obj)) = (tier, out.as_object_mut()) {
-        obj.insert(
-            "confirm".into(),
-            json!("send the same request again with \"confirmed\": true to proceed"),
-        );
-    }
-    Ok(Json(out))
+    Ok(Outcome {
+        decision_id,
+        tier,
+        decision,
+        refusal,
+        agent_id: agent.id,
+        session_id: sid,
+        log_index,
+        in_flight: guard,
+    })
 }
 
 /// The logged form of a decision.
@@ -219,6 +316,8 @@ pub struct Action<'a> {
     pub argument_destinations: &'a [String],
     /// Bytes the action moves.
     pub bytes: u64,
+    /// Calls of the session in flight before this one.
+    pub in_flight: u64,
     /// Unix seconds.
     pub now: i64,
 }
@@ -288,7 +387,7 @@ pub fn evaluate(policy: &PolicySet, action: &Action<'_>) -> Evaluation {
             tool_calls: usage.tool_calls,
             writes: usage.writes,
             bytes: usage.bytes,
-            in_flight: 0,
+            in_flight: action.in_flight,
             budget_tool_calls_left: left(session.budgets.tool_calls_max, usage.tool_calls),
             budget_writes_left: left(session.budgets.writes_max, usage.writes),
             budget_bytes_left: left(session.budgets.bytes_max, usage.bytes),
@@ -316,8 +415,8 @@ async fn decide(
     agent: &AgentRecord,
     session: &SessionRecord,
     usage: Usage,
-    body: &AuthorizeBody,
-    arguments: &str,
+    input: &ActionInput,
+    in_flight: u64,
     now: i64,
 ) -> Result<(Decision, Option<&'static str>), ApiError> {
     let (_, policy) =
@@ -326,11 +425,12 @@ async fn decide(
         agent,
         session,
         usage,
-        intent: &body.intent,
-        resource: &body.resource,
-        arguments,
-        argument_destinations: &body.argument_destinations,
-        bytes: body.bytes,
+        intent: &input.intent,
+        resource: &input.resource,
+        arguments: &input.arguments,
+        argument_destinations: &input.argument_destinations,
+        bytes: input.bytes,
+        in_flight,
         now,
     };
     let evaluation = evaluate(&policy, &action);

@@ -34,6 +34,8 @@ pub struct Config {
     pub budgets: Budgets,
     /// The authorization server.
     pub oauth: OAuthConfig,
+    /// The gateway: upstreams, routes, credentials, limits.
+    pub gateway: crate::gateway::config::GatewayConfig,
 }
 
 /// `[oauth]`.
@@ -80,6 +82,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             budgets: Budgets::default(),
             oauth: OAuthConfig::default(),
+            gateway: crate::gateway::config::GatewayConfig::default(),
         }
     }
 }
@@ -97,7 +100,8 @@ impl Default for TelemetryConfig {
 }
 
 /// Keys that may come from the environment, as `WARDEN_<KEY>` with `__` for nesting.
-const ENV_KEYS: [&str; 14] = [
+const ENV_KEYS: [&str; 15] = [
+    "gateway__hold_timeout_ms",
     "oauth__issuer",
     "oauth__lifetime_s_dev",
     "oauth__lifetime_s_staging",
@@ -206,6 +210,7 @@ impl Config {
                 "{at}: `telemetry.context_retention_days`: {days} is outside 1..={CONTEXT_RETENTION_DAYS_MAX}"
             ));
         }
+        problems.extend(self.gateway.problems(&at, &crate::policy_api::DEFAULT_INTENTS));
         if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
     }
 }

@@ -7,12 +7,16 @@
 //!
 //! Depends on every domain crate; nothing depends on it but the CLI.
 
+pub mod activity;
+pub mod approvals;
 pub mod authorize;
 pub mod config;
 pub mod control;
 pub mod credentials;
 pub mod datadir;
 pub mod error;
+pub mod gateway;
+pub mod inflight;
 pub mod policy_api;
 pub mod routes;
 mod tasks;
@@ -45,6 +49,14 @@ pub struct AppState {
     pub credentials: Arc<credentials::Credentials>,
     /// The active policy set.
     pub policy: Arc<policy_api::ActivePolicy>,
+    /// Calls in flight per session.
+    pub in_flight: Arc<inflight::InFlight>,
+    /// Upstreams, routes and pins of the HTTP and MCP proxies.
+    pub gateway: Arc<gateway::Gateway>,
+    /// Approvals and the requests they hold.
+    pub approvals: Arc<approvals::Approvals>,
+    /// Recent actions per session, for evidence packets.
+    pub activity: Arc<activity::Activity>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -77,6 +89,8 @@ pub struct Opened {
     pub signer: Arc<NoteSigner>,
     /// The directory store.
     pub directory: Arc<dyn Directory>,
+    /// The approval store.
+    pub approvals: Arc<dyn warden_store::approvals::ApprovalStore>,
 }
 
 /// Opens the data directory, the store and the log.
@@ -87,7 +101,13 @@ pub fn open(config: &Config) -> Result<Opened, ServeError> {
         dir.log_signer(config.log.origin.as_deref()).map_err(|e| ServeError::Setup(e.to_string()))?;
     let store = Arc::new(SqliteStore::open(&dir.database_path())?);
     let log = Log::open(store.clone())?;
-    Ok(Opened { dir, log: Arc::new(log), signer: Arc::new(signer), directory: store })
+    Ok(Opened {
+        dir,
+        log: Arc::new(log),
+        signer: Arc::new(signer),
+        directory: store.clone(),
+        approvals: store,
+    })
 }
 
 fn credentials_for(
@@ -123,7 +143,7 @@ fn credentials_for(
 /// anything it acknowledged. Prints `warden listening on http://ADDR` once bound.
 pub async fn run(config: Config) -> Result<(), ServeError> {
     let config = Arc::new(config);
-    let Opened { dir, log, signer, directory } = open(&config)?;
+    let Opened { dir, log, signer, directory, approvals } = open(&config)?;
     let listener = TcpListener::bind(&config.listen)
         .await
         .map_err(|source| ServeError::Listen { addr: config.listen.clone(), source })?;
@@ -134,6 +154,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let policy =
         policy_api::ActivePolicy::load(directory.as_ref(), intents, SystemClock.now().unix_timestamp())
             .map_err(ServeError::Setup)?;
+    let gateway =
+        gateway::Gateway::build(&config.gateway, &dir.database_path()).map_err(ServeError::Setup)?;
     let state = AppState {
         log: Arc::clone(&log),
         signer: Arc::clone(&signer),
@@ -142,10 +164,15 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         directory,
         credentials: Arc::new(credentials),
         policy: Arc::new(policy),
+        in_flight: Arc::default(),
+        gateway: Arc::new(gateway),
+        approvals: Arc::new(approvals::Approvals::new(approvals)),
+        activity: Arc::default(),
     };
     // A fresh log publishes its first checkpoint before it serves anything.
     log.publish(&signer)
         .map_err(|e| ServeError::Setup(format!("cannot publish the first checkpoint: {e}")))?;
+    expire_orphaned_approvals(&state).await?;
     if let Some(path) = control::bootstrap_admin(&state, &dir).await? {
         println!(
             "first admin credential written to {} (mode 0600); send it as `Authorization: Bearer <token>` \
@@ -170,6 +197,54 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     }
     tracing::info!("warden stopped");
     served.map_err(|source| ServeError::Listen { addr: addr.to_string(), source })
+}
+
+/// Requests held when the process stopped died with it: their approvals can never
+/// release them, so they expire (each logged) before anything is served.
+async fn expire_orphaned_approvals(state: &AppState) -> Result<(), ServeError> {
+    let expired = state
+        .approvals
+        .expire_orphaned(state)
+        .await
+        .map_err(|e| ServeError::Setup(format!("cannot expire approvals left pending: {e}")))?;
+    if expired > 0 {
+        tracing::warn!(expired, "approvals left pending by the previous run expired");
+    }
+    Ok(())
+}
+
+/// Test support: the state `run` serves, over the data directory of `config`,
+/// without listening (the OAuth issuer is `http://127.0.0.1:0` unless configured).
+/// Publishes the first checkpoint and expires orphaned approvals like `run`.
+#[doc(hidden)]
+pub async fn test_state(config: Config) -> Result<AppState, ServeError> {
+    let config = Arc::new(config);
+    let Opened { dir, log, signer, directory, approvals } = open(&config)?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let credentials = credentials_for(&config, &dir, directory.as_ref(), addr)?;
+    let intents = policy_api::DEFAULT_INTENTS.iter().map(|s| (*s).to_owned()).collect();
+    let policy =
+        policy_api::ActivePolicy::load(directory.as_ref(), intents, SystemClock.now().unix_timestamp())
+            .map_err(ServeError::Setup)?;
+    let gateway =
+        gateway::Gateway::build(&config.gateway, &dir.database_path()).map_err(ServeError::Setup)?;
+    let state = AppState {
+        log: Arc::clone(&log),
+        signer: Arc::clone(&signer),
+        clock: Arc::new(SystemClock),
+        config,
+        directory,
+        credentials: Arc::new(credentials),
+        policy: Arc::new(policy),
+        in_flight: Arc::default(),
+        gateway: Arc::new(gateway),
+        approvals: Arc::new(approvals::Approvals::new(approvals)),
+        activity: Arc::default(),
+    };
+    log.publish(&signer)
+        .map_err(|e| ServeError::Setup(format!("cannot publish the first checkpoint: {e}")))?;
+    expire_orphaned_approvals(&state).await?;
+    Ok(state)
 }
 
 async fn shutdown_signal() {

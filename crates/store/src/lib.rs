@@ -9,9 +9,11 @@
 //! Must not depend on: HTTP (axum, hyper) or the server. A PostgreSQL store is a
 //! second implementation of [`Store`]; nothing in [`log`] or [`audit`] changes.
 
+pub mod approvals;
 pub mod audit;
 pub mod directory;
 pub mod log;
+pub mod pins;
 pub mod sqlite;
 mod sqlite_directory;
 pub mod tiles;

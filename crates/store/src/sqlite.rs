@@ -92,6 +92,7 @@ impl SqliteStore {
         writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
         writer.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
         writer.execute_batch(SCHEMA)?;
+        writer.execute_batch(crate::approvals::APPROVAL_SCHEMA)?;
         Ok(Self {
             path: path.to_owned(),
             writer: Mutex::new(writer),

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::credentials::router())
         .merge(crate::policy_api::router())
         .merge(crate::authorize::router())
+        .merge(crate::approvals::routes::router())
         .fallback(not_found)
         // The body limit applies to every route; the telemetry handler turns a
         // rejection into a JSON 413 naming the limit.
@@ -46,6 +47,9 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(REQUEST_TIMEOUT_MS_MAX),
         ))
+        // The proxies keep their own time limits per upstream (a hold for a human
+        // lasts minutes), so they sit outside the API's timeout layer.
+        .merge(crate::gateway::router())
         .with_state(state)
 }
 

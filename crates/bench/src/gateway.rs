@@ -1,0 +1,353 @@
+//! The gateway's overhead: a trivial upstream on loopback called directly and
+//! through the real `warden serve` (authentication, route, full decision with
+//! the decision event fsynced, forwarding, action event), in the same run.
+//!
+//! (a) closed-loop throughput with N keep-alive connections, direct vs Warden;
+//! (b) open-loop latency at a fixed request rate, direct vs Warden, measured
+//!     from each request's scheduled send time (no coordinated omission).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Seconds per throughput measurement.
+    #[arg(long, default_value_t = 10)]
+    duration_s: u64,
+    /// Concurrent connections for the throughput runs.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Fixed request rate of the latency runs, requests per second.
+    #[arg(long, default_value_t = 2000)]
+    rate: u64,
+    /// Seconds per latency measurement.
+    #[arg(long, default_value_t = 10)]
+    latency_duration_s: u64,
+    /// The `warden` binary; default: next to this one.
+    #[arg(long)]
+    warden: Option<PathBuf>,
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The upstream: answers every request with a 16-byte JSON body.
+async fn upstream() -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                        b"{\"ok\":true,\"n\":1}",
+                    ))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+fn start_warden(binary: &PathBuf, dir: &std::path::Path, upstream: SocketAddr) -> anyhow::Result<Server> {
+    let config = dir.join("warden.toml");
+    let mut f = std::fs::File::create(&config)?;
+    write!(
+        f,
+        r#"
+[gateway.limits]
+connections_max = 1024
+queue_max = 4096
+
+[[gateway.upstreams]]
+name = "bench"
+kind = "http"
+url = "http://{upstream}"
+classification = {{ plane = "data", environment = "prod", data_class = "internal" }}
+
+[[gateway.routes]]
+upstream = "bench"
+method = "GET"
+path = "/ping"
+intent = "ticket.read"
+resource = "bench:ping"
+"#
+    )?;
+    let mut child = Command::new(binary)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("WARDEN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let Some(line) = lines.next() else { bail!("warden exited before listening") };
+        if let Some(rest) = line?.split("listening on ").nth(1) {
+            break rest.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Ok(Server { child, url })
+}
+
+async fn call(client: &HttpClient, request: hyper::Request<Full<Bytes>>) -> anyhow::Result<(u16, Bytes)> {
+    let response = client.request(request).await?;
+    let status = response.status().as_u16();
+    Ok((status, response.into_body().collect().await?.to_bytes()))
+}
+
+async fn post(
+    client: &HttpClient,
+    url: &str,
+    bearer: Option<&str>,
+    content_type: &str,
+    body: String,
+) -> anyhow::Result<Value> {
+    let mut request = hyper::Request::post(url).header("content-type", content_type);
+    if let Some(b) = bearer {
+        request = request.header("authorization", format!("Bearer {b}"));
+    }
+    let (status, bytes) = call(client, request.body(Full::new(Bytes::from(body)))?).await?;
+    if !(200..300).contains(&status) {
+        bail!("{url}: {status} {}", String::from_utf8_lossy(&bytes));
+    }
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// Registers an agent, starts a session and returns a session token.
+async fn agent_token(client: &HttpClient, url: &str, admin: &str) -> anyhow::Result<String> {
+    let form = |pairs: &[(&str, &str)]| serde_urlencoded::to_string(pairs).unwrap_or_default();
+    let agent = post(
+        client,
+        &format!("{url}/v1/agents"),
+        Some(admin),
+        "application/json",
+        json!({"owner": "bench", "environment": "prod", "scopes": ["tickets"]}).to_string(),
+    )
+    .await?;
+    let session = post(
+        client,
+        &format!("{url}/v1/sessions"),
+        Some(admin),
+        "application/json",
+        json!({"agent_id": agent.get("id"), "purpose": "bench"}).to_string(),
+    )
+    .await?;
+    let (id, secret, sid) = (
+        agent.get("id").and_then(|v| v.as_str()).unwrap_or(""),
+        agent.get("client_secret").and_then(|v| v.as_str()).unwrap_or(""),
+        session.get("id").and_then(|v| v.as_str()).unwrap_or(""),
+    );
+    let cc = post(
+        client,
+        &format!("{url}/oauth/token"),
+        None,
+        "application/x-www-form-urlencoded",
+        form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+            ("scope", "tickets"),
+        ]),
+    )
+    .await?;
+    let subject = cc.get("access_token").and_then(|v| v.as_str()).unwrap_or("");
+    let exchanged = post(
+        client,
+        &format!("{url}/oauth/token"),
+        None,
+        "application/x-www-form-urlencoded",
+        form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            ("subject_token", subject),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+            ("resource", url),
+            ("session_id", sid),
+        ]),
+    )
+    .await?;
+    exchanged.get("access_token").and_then(|v| v.as_str()).map(str::to_owned).context("no session token")
+}
+
+#[derive(Clone)]
+struct Target {
+    uri: hyper::Uri,
+    bearer: Option<Arc<str>>,
+}
+
+impl Target {
+    fn request(&self) -> anyhow::Result<hyper::Request<Full<Bytes>>> {
+        let mut r = hyper::Request::get(self.uri.clone());
+        if let Some(b) = &self.bearer {
+            r = r.header("authorization", format!("Bearer {b}"));
+        }
+        Ok(r.body(Full::new(Bytes::new()))?)
+    }
+}
+
+fn client(connections: usize) -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(connections).build(connector)
+}
+
+/// Closed loop: `connections` workers send back to back for `duration`.
+async fn throughput(target: &Target, connections: usize, duration: Duration) -> anyhow::Result<f64> {
+    let client = client(connections);
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, target, done, stop) = (client.clone(), target.clone(), done.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let (status, body) = call(&client, target.request()?).await?;
+                if status != 200 {
+                    bail!("answered {status}: {}", String::from_utf8_lossy(&body));
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    // Warm the pool, then measure.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let start_count = done.load(Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(duration).await;
+    let count = done.load(Ordering::Relaxed) - start_count;
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await??;
+    }
+    Ok(count as f64 / elapsed)
+}
+
+/// Open loop: one request every `1/rate` s for `duration`, latency from each
+/// request's scheduled time.
+async fn latency(target: &Target, rate: u64, duration: Duration) -> anyhow::Result<(Histogram<u64>, u64)> {
+    let client = client(256);
+    let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
+    let total = duration.as_nanos() / interval.as_nanos().max(1);
+    let started = tokio::time::Instant::now() + Duration::from_millis(100);
+    let mut tasks = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    for i in 0..total {
+        let scheduled = started + interval * u32::try_from(i).unwrap_or(u32::MAX);
+        tokio::time::sleep_until(scheduled).await;
+        let (client, target) = (client.clone(), target.clone());
+        tasks.push(tokio::spawn(async move {
+            let ok = matches!(call(&client, target.request()?).await, Ok((200, _)));
+            anyhow::Ok((u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX), ok))
+        }));
+    }
+    let mut histogram = Histogram::<u64>::new(3)?;
+    let mut errors = 0;
+    for t in tasks {
+        let (us, ok) = t.await??;
+        if ok {
+            histogram.record(us.max(1))?;
+        } else {
+            errors += 1;
+        }
+    }
+    Ok((histogram, errors))
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let binary = match &args.warden {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("warden"),
+    };
+    let tmp = tempfile::tempdir()?;
+    // The upstream and the load generator share one runtime with two workers:
+    // the machine has two cores, shared with Warden.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async {
+        let upstream = upstream().await?;
+        let server = start_warden(&binary, tmp.path(), upstream)?;
+        let admin = std::fs::read_to_string(tmp.path().join("data").join("admin.token"))?.trim().to_owned();
+        let token = agent_token(&client(4), &server.url, &admin).await?;
+        let direct = Target { uri: format!("http://{upstream}/ping").parse()?, bearer: None };
+        let warden =
+            Target { uri: format!("{}/proxy/bench/ping", server.url).parse()?, bearer: Some(token.into()) };
+        let duration = Duration::from_secs(args.duration_s);
+        println!(
+            "upstream http://{upstream}, warden {} (pid {}); {} connections, {} s per run",
+            server.url,
+            server.child.id(),
+            args.connections,
+            args.duration_s
+        );
+        let direct_rps = throughput(&direct, args.connections, duration).await?;
+        let warden_rps = throughput(&warden, args.connections, duration).await?;
+        let latency_duration = Duration::from_secs(args.latency_duration_s);
+        let (direct_lat, direct_err) = latency(&direct, args.rate, latency_duration).await?;
+        let (warden_lat, warden_err) = latency(&warden, args.rate, latency_duration).await?;
+        println!();
+        println!(
+            "| path | max throughput (req/s) | p50 ms @ {} req/s | p99 ms | p99.9 ms | errors |",
+            args.rate
+        );
+        println!("|---|---:|---:|---:|---:|---:|");
+        for (name, rps, h, err) in [
+            ("direct", direct_rps, &direct_lat, direct_err),
+            ("through Warden", warden_rps, &warden_lat, warden_err),
+        ] {
+            println!(
+                "| {name} | {rps:.0} | {} | {} | {} | {err} |",
+                ms(h.value_at_quantile(0.5)),
+                ms(h.value_at_quantile(0.99)),
+                ms(h.value_at_quantile(0.999))
+            );
+        }
+        println!();
+        println!(
+            "Warden throughput: {:.1}% of direct (target >= 50%)",
+            100.0 * warden_rps / direct_rps.max(1.0)
+        );
+        let added = warden_lat.value_at_quantile(0.99).saturating_sub(direct_lat.value_at_quantile(0.99));
+        println!("added p99 at {} req/s: {} ms (target <= 1 ms)", args.rate, ms(added));
+        drop(server);
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,307 @@
+//! The HTTP proxy end to end: the real `warden` binary in front of a real HTTP
+//! upstream (`warden-testkit echo`), over real sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+#[path = "common/gateway.rs"]
+mod gateway;
+
+use std::process::Command;
+
+use gateway::{Gateway, http_agent, start_testkit};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+fn config(upstream_url: &str, limits: &str) -> String {
+    format!(
+        r#"
+[[gateway.upstreams]]
+name = "github"
+kind = "http"
+url = "{upstream_url}"
+classification = {{ plane = "data", environment = "prod", data_class = "internal" }}
+credential = {{ header = "authorization", format = "Bearer {{secret}}", secret_env = "GH_TOKEN" }}
+{limits}
+
+[[gateway.upstreams]]
+name = "down"
+kind = "http"
+url = "http://127.0.0.1:9"
+classification = {{ plane = "data", environment = "prod", data_class = "internal" }}
+
+[[gateway.routes]]
+upstream = "github"
+method = "POST"
+path = "/repos/{{owner}}/{{repo}}/issues"
+intent = "ticket.create"
+resource = "github:{{owner}}/{{repo}}"
+
+[[gateway.routes]]
+upstream = "github"
+method = "PATCH"
+path = "/repos/{{owner}}/{{repo}}/issues/{{n}}"
+intent = "ticket.update"
+resource = "github:{{owner}}/{{repo}}"
+
+[[gateway.routes]]
+upstream = "github"
+method = "DELETE"
+path = "/repos/{{owner}}/{{repo}}/issues/{{n}}"
+intent = "ticket.delete"
+resource = "github:{{owner}}/{{repo}}"
+
+[[gateway.routes]]
+upstream = "github"
+method = "GET"
+path = "/slow/{{ms}}"
+intent = "ticket.read"
+resource = "github:slow"
+
+[[gateway.routes]]
+upstream = "down"
+method = "GET"
+path = "/x"
+intent = "ticket.read"
+resource = "down"
+"#
+    )
+}
+
+fn start(limits: &str) -> (Gateway, gateway::Proc, String) {
+    let echo = start_testkit(&["echo", "127.0.0.1:0"]);
+    let g = Gateway::start(&config(&echo.url, limits), &[("GH_TOKEN", "upstream-secret")]);
+    let (_, _, token) = g.agent_token();
+    (g, echo, token)
+}
+
+fn send(
+    g: &Gateway,
+    method: &str,
+    path: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
+    let agent = http_agent();
+    let url = format!("{}{path}", g.url());
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(&url)
+        .header("authorization", format!("Bearer {token}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut r = agent.run(req.body(body.as_bytes().to_vec()).unwrap()).unwrap();
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn allowed_requests_are_forwarded_with_the_upstream_credential_and_recorded() {
+    let (g, _echo, token) = start("");
+    let body = r#"{"title":"printer on fire"}"#;
+    let (status, v) = send(
+        &g,
+        "POST",
+        "/proxy/github/repos/acme/web/issues?q=1",
+        &token,
+        &[("cookie", "session=agent"), ("x-trace", "t1")],
+        body,
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["path"], "/repos/acme/web/issues");
+    assert_eq!(v["query"], "q=1");
+    assert_eq!(v["body"], body);
+    assert_eq!(
+        v["headers"]["authorization"], "Bearer upstream-secret",
+        "the upstream credential is injected: {v}"
+    );
+    assert!(v["headers"].get("cookie").is_none(), "the agent's cookie is stripped: {v}");
+    assert_eq!(v["headers"]["x-trace"], "t1");
+    assert!(!v.to_string().contains(&token), "the agent's token never reaches the upstream");
+
+    let action = g.wait_event("action event", |e| e["kind"] == "action");
+    let decision = g
+        .events()
+        .into_iter()
+        .find(|e| e["kind"] == "decision" && e["subject"] == action["decision_id"])
+        .expect("the decision event");
+    assert_eq!(decision["decision"], "allow");
+    assert_eq!(decision["resource"], "github:acme/web");
+    let digest = Sha256::digest(format!("POST\n/repos/acme/web/issues\nq=1\n{body}\n").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(action["request_sha256"], format!("sha256:{hex}"));
+    assert_eq!(action["status"], 200);
+    assert_eq!(action["bytes_in"], body.len());
+    assert!(action["bytes_out"].as_u64().unwrap() > 0);
+    assert_eq!(action["outcome"], "success");
+    assert_eq!(action["upstream"], "github");
+    assert_eq!(action["intent"], "ticket.create");
+    let log = g.events().iter().map(Value::to_string).collect::<String>();
+    assert!(!log.contains("upstream-secret"), "the upstream credential is never logged");
+}
+
+#[test]
+fn unmapped_paths_are_404_and_never_forwarded_and_bad_tokens_are_401() {
+    let (g, _echo, token) = start("");
+    let (status, v) = send(&g, "GET", "/proxy/github/repos/acme/web/secrets", &token, &[], "");
+    assert_eq!(status, 404, "{v}");
+    assert_eq!(v["error"], "not_routed");
+    assert!(v["message"].as_str().unwrap().contains("GET /repos/acme/web/secrets"), "{v}");
+    assert!(g.events().iter().all(|e| e["kind"] != "action"), "nothing was forwarded");
+    let (status, v) = send(&g, "GET", "/proxy/nope/x", &token, &[], "");
+    assert_eq!((status, v["error"].as_str()), (404, Some("unknown_upstream")));
+    let r = http_agent()
+        .post(&format!("{}/proxy/github/repos/a/b/issues", g.url()))
+        .header("authorization", "Bearer nonsense")
+        .send("{}")
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.headers().get("www-authenticate").unwrap().to_str().unwrap().contains("resource_metadata="));
+}
+
+#[test]
+fn deny_is_403_and_confirm_is_428_until_confirmed() {
+    let (g, _echo, token) = start("");
+    let (status, v) = send(&g, "DELETE", "/proxy/github/repos/acme/web/issues/7", &token, &[], "");
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(v["error"], "denied");
+    assert!(v["decision_id"].as_str().unwrap().starts_with("dec_"), "{v}");
+    assert!(v["reasons"].is_array(), "{v}");
+
+    g.push_policy(&[("confirm-updates", "@decision(\"confirm\")\n@reason(\"updates need a confirmation\")\npermit(principal, action == Warden::Action::\"ticket.update\", resource);")]);
+    let (status, v) = send(&g, "PATCH", "/proxy/github/repos/acme/web/issues/7", &token, &[], "{}");
+    assert_eq!(status, 428, "{v}");
+    assert_eq!(v["error"], "confirmation_required");
+    assert_eq!(v["confirm"]["header"], "Warden-Confirm");
+    let decision = v["decision_id"].as_str().unwrap().to_owned();
+    assert!(v["message"].as_str().unwrap().contains(&decision), "the message says exactly what to send: {v}");
+    let (status, v) = send(
+        &g,
+        "PATCH",
+        "/proxy/github/repos/acme/web/issues/7",
+        &token,
+        &[("warden-confirm", &decision)],
+        "{}",
+    );
+    assert_eq!(status, 200, "{v}");
+    assert!(v["headers"].get("warden-confirm").is_none(), "Warden's own headers are not forwarded: {v}");
+}
+
+#[test]
+fn upstream_down_is_502_slow_is_504_and_both_are_recorded() {
+    let (g, _echo, token) = start("limits = { first_byte_timeout_ms = 300 }");
+    let (status, v) = send(&g, "GET", "/proxy/down/x", &token, &[], "");
+    assert_eq!(status, 502, "{v}");
+    assert_eq!(v["error"], "upstream_unavailable");
+    let (status, v) = send(&g, "GET", "/proxy/github/slow/2000", &token, &[], "");
+    assert_eq!(status, 504, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("first_byte_timeout_ms"), "{v}");
+    g.wait_event("unavailable action", |e| e["kind"] == "action" && e["outcome"] == "upstream_unavailable");
+    g.wait_event("timed-out action", |e| e["kind"] == "action" && e["outcome"] == "upstream_timeout");
+}
+
+#[test]
+fn oversize_bodies_are_413_and_a_full_queue_is_503() {
+    let (g, _echo, token) =
+        start("limits = { request_body_bytes_max = 1024, connections_max = 1, queue_max = 0 }");
+    let (status, v) = send(&g, "POST", "/proxy/github/repos/acme/web/issues", &token, &[], &"x".repeat(2000));
+    assert_eq!(status, 413, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("request_body_bytes_max"), "{v}");
+
+    let url = g.url().to_owned();
+    let slow_token = token.clone();
+    let slow = std::thread::spawn(move || {
+        http_agent()
+            .get(&format!("{url}/proxy/github/slow/1500"))
+            .header("authorization", &format!("Bearer {slow_token}"))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (status, v) = send(&g, "GET", "/proxy/github/slow/1", &token, &[], "");
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["error"], "upstream_busy");
+    assert_eq!(slow.join().unwrap(), 200);
+}
+
+#[test]
+fn config_check_names_every_problem_and_accepts_a_good_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, config("http://127.0.0.1:1", "")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["config", "check"])
+        .arg(&good)
+        .env("GH_TOKEN", "x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2 upstreams"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        r#"
+[[gateway.upstreams]]
+name = "api"
+kind = "http"
+url = "ftp://x"
+credential = { header = "authorization", secret_env = "NOT_SET_ANYWHERE_42" }
+
+[[gateway.routes]]
+upstream = "api"
+method = "GET"
+path = "/a/{id}"
+intent = "ticket.read"
+resource = "api:{id}"
+classification = { plane = "data", environment = "prod", data_class = "internal" }
+
+[[gateway.routes]]
+upstream = "api"
+method = "GET"
+path = "no-slash"
+intent = "ticket.explode"
+resource = "api:{missing}"
+classification = { plane = "air", environment = "prod", data_class = "internal" }
+
+[[gateway.routes]]
+upstream = "ghost"
+tool = "x"
+intent = "ticket.read"
+resource = "r"
+"#,
+    )
+    .unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_warden")).args(["config", "check"]).arg(&bad).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for expected in [
+        "`gateway.upstreams[0].url`",
+        "`gateway.upstreams[0].credential`: environment variable `NOT_SET_ANYWHERE_42`",
+        "`gateway.routes[1].path`",
+        "`gateway.routes[1].intent`: intent `ticket.explode`",
+        "`gateway.routes[1].classification.plane`",
+        "`gateway.routes[2].upstream`: no upstream is named `ghost`",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected} in:\n{stderr}");
+    }
+    assert!(stderr.contains("bad.toml"), "each problem names the file: {stderr}");
+    // `warden serve` refuses the same file at start, naming the same problems.
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("d"))
+        .arg("--config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gateway.routes[1].intent"));
+    let _ = json!({});
+}

@@ -1,0 +1,491 @@
+//! The MCP proxy: `/mcp/{upstream}` is a Streamable HTTP MCP endpoint for
+//! agents, in front of one upstream MCP server ([`upstream`]).
+//!
+//! Protocol versions: 2025-06-18 and 2025-11-25 through `initialize` (the
+//! client's version if it is one of them, else 2025-11-25, the newest with a
+//! handshake), and 2026-07-28 without a handshake: `server/discover`, then the
+//! version in every request's `_meta` (`io.modelcontextprotocol/protocolVersion`).
+//! Answers are single JSON bodies (`application/json`); Warden opens no
+//! server-to-client stream (GET is 405).
+
+pub mod jsonrpc;
+pub mod upstream;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use warden_policy::Tier;
+
+use super::pins;
+use super::record::{ActionEnd, ActionStart, record};
+use super::reply::GatewayError;
+use super::routes::{destinations, resource_facts};
+use super::{CONFIRM_META, PlannedAction, ROLLBACK_META, UpstreamRuntime, digest, enforce_tier};
+use crate::AppState;
+use crate::authorize::{ActionInput, decide_action};
+use crate::control::new_id;
+use crate::credentials::AgentCall;
+use jsonrpc::{Incoming, Message};
+
+/// Versions served through `initialize`.
+pub const HANDSHAKE_VERSIONS: [&str; 2] = ["2025-06-18", "2025-11-25"];
+/// Every version served.
+pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-06-18", "2025-11-25", "2026-07-28"];
+/// The version without a handshake.
+pub const STATELESS_VERSION: &str = "2026-07-28";
+/// `_meta` key carrying the version of a 2026-07-28 request.
+const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// Most agent MCP sessions kept per upstream; the oldest are forgotten first
+/// (their agents re-initialize).
+const AGENT_SESSIONS_MAX: usize = 10_000;
+
+/// `/mcp/{upstream}`: POST one JSON-RPC message; DELETE ends an MCP session.
+pub async fn endpoint(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    method: Method,
+    call: AgentCall,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let upstream = match state.gateway.upstream(&name) {
+        Some(u) if u.config.kind.is_mcp() => Arc::clone(u),
+        Some(_) => {
+            return GatewayError::WrongKind(format!("upstream `{name}` is an HTTP API; use /proxy/{name}/…"))
+                .into_response();
+        }
+        None => return GatewayError::UnknownUpstream(name).into_response(),
+    };
+    let Some(mcp) = upstream.mcp.clone() else {
+        return GatewayError::WrongKind(format!("upstream `{name}` has no MCP client")).into_response();
+    };
+    if method == Method::DELETE {
+        if let Some(id) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok())
+            && let Ok(mut sessions) = mcp.sessions.lock()
+        {
+            sessions.remove(id);
+        }
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    if method != Method::POST {
+        let mut r = (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({"error": "method_not_allowed", "message": "POST a JSON-RPC message; Warden opens no server-to-client stream"}))).into_response();
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+        return r;
+    }
+    let bytes = match super::http::read_body(body, &headers, upstream.limits.request_body_bytes_max).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let message = match jsonrpc::parse(&bytes) {
+        Ok(Incoming::Message(m)) => m,
+        Ok(Incoming::Response) => return StatusCode::ACCEPTED.into_response(),
+        Err(e) => return json_reply(StatusCode::BAD_REQUEST, &jsonrpc::failure(&e.0, e.1), None),
+    };
+    let Some(id) = message.id.clone() else {
+        // Notifications (initialized, cancelled, …) need no answer.
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let sid = call.claims.sid.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default();
+    let version = match session_version(&mcp, &headers, &message, &sid) {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let stateless = version == STATELESS_VERSION;
+    let mut session_header = None;
+    let outcome = match message.method.as_str() {
+        "initialize" => {
+            let (result, session) = initialize(&mcp, &message, &sid);
+            session_header = Some(session);
+            Ok(result)
+        }
+        "server/discover" => Ok(discover()),
+        "ping" => Ok(json!({})),
+        "tools/list" => tools_list(&state, &upstream, &call).await,
+        "tools/call" => tools_call(&state, &upstream, &call, &message).await,
+        "prompts/get" | "resources/read" => named_read(&state, &upstream, &call, &message).await,
+        "prompts/list" | "resources/list" | "resources/templates/list" => {
+            passthrough(&upstream, &message).await
+        }
+        other => Err(jsonrpc::error(
+            jsonrpc::METHOD_NOT_FOUND,
+            &format!("method `{other}` is not supported by the Warden gateway"),
+            None,
+        )),
+    };
+    let body = match outcome {
+        Ok(mut result) => {
+            if stateless && let Some(obj) = result.as_object_mut() {
+                obj.entry("resultType").or_insert(json!("complete"));
+            }
+            jsonrpc::result(&id, result)
+        }
+        Err(error) => jsonrpc::failure(&id, error),
+    };
+    json_reply(StatusCode::OK, &body, session_header)
+}
+
+fn json_reply(status: StatusCode, body: &Value, session: Option<String>) -> Response {
+    let mut r = (status, axum::Json(body)).into_response();
+    // Answers depend on the caller's policy: never cached, never shared.
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    if let Some(v) = session.and_then(|s| HeaderValue::from_str(&s).ok()) {
+        r.headers_mut().insert("mcp-session-id", v);
+    }
+    r
+}
+
+/// The protocol version of this request: from `_meta` (2026-07-28), the MCP
+/// session, or the `MCP-Protocol-Version` header; an unknown session is a 404 so
+/// the client starts a new one.
+// The error is the finished answer; it is returned once per request, so its
+// size does not matter.
+#[allow(clippy::result_large_err)]
+fn session_version(
+    mcp: &upstream::McpUpstream,
+    headers: &HeaderMap,
+    m: &Message,
+    sid: &str,
+) -> Result<String, Response> {
+    let meta_version =
+        m.params.get("_meta").and_then(|meta| meta.get(META_PROTOCOL_VERSION)).and_then(Value::as_str);
+    if let Some(v) = meta_version {
+        if !SUPPORTED_VERSIONS.contains(&v) {
+            let data = json!({"supported": SUPPORTED_VERSIONS, "requested": v});
+            let e = jsonrpc::error(
+                jsonrpc::INVALID_PARAMS,
+                &format!("protocol version `{v}` is not supported"),
+                Some(data),
+            );
+            return Err(json_reply(
+                StatusCode::BAD_REQUEST,
+                &jsonrpc::failure(m.id.as_ref().unwrap_or(&Value::Null), e),
+                None,
+            ));
+        }
+        return Ok(v.to_owned());
+    }
+    if m.method == "initialize" || m.method == "server/discover" {
+        return Ok(STATELESS_VERSION.to_owned());
+    }
+    if let Some(session) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+        let known = mcp.sessions.lock().ok().and_then(|s| s.get(session).cloned());
+        return match known {
+            Some((owner, version)) if owner == sid => Ok(version),
+            _ => Err((
+                StatusCode::NOT_FOUND,
+                axum::Json(jsonrpc::failure(
+                    m.id.as_ref().unwrap_or(&Value::Null),
+                    jsonrpc::error(
+                        jsonrpc::INVALID_REQUEST,
+                        "unknown MCP session for this caller; send `initialize` again",
+                        None,
+                    ),
+                )),
+            )
+                .into_response()),
+        };
+    }
+    Ok(headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()).unwrap_or("2025-06-18").to_owned())
+}
+
+fn capabilities() -> Value {
+    json!({"tools": {"listChanged": false}, "prompts": {"listChanged": false}, "resources": {"listChanged": false, "subscribe": false}})
+}
+
+fn server_info() -> Value {
+    json!({"name": "warden-gateway", "version": env!("CARGO_PKG_VERSION")})
+}
+
+fn initialize(mcp: &upstream::McpUpstream, m: &Message, sid: &str) -> (Value, String) {
+    let asked = m.params.get("protocolVersion").and_then(Value::as_str).unwrap_or("");
+    // The client's version if it has a handshake and we speak it; else the newest
+    // we serve through `initialize` (2026-07-28 has none).
+    let version = if HANDSHAKE_VERSIONS.contains(&asked) { asked } else { "2025-11-25" };
+    let session = new_id("mcps_");
+    if let Ok(mut sessions) = mcp.sessions.lock() {
+        if sessions.len() >= AGENT_SESSIONS_MAX {
+            sessions.clear();
+        }
+        sessions.insert(session.clone(), (sid.to_owned(), version.to_owned()));
+    }
+    let result = json!({
+        "protocolVersion": version,
+        "capabilities": capabilities(),
+        "serverInfo": server_info(),
+        "instructions": "Tools are proxied by Warden: each call is authorized by policy and recorded. Confirm a `confirm` decision by re-sending the call with `_meta: {\"warden/confirm\": \"<decision_id>\"}`.",
+    });
+    (result, session)
+}
+
+fn discover() -> Value {
+    json!({
+        "resultType": "complete",
+        "supportedVersions": SUPPORTED_VERSIONS,
+        "capabilities": capabilities(),
+        "ttlMs": 0,
+        "cacheScope": "private",
+        "_meta": {"io.modelcontextprotocol/serverInfo": server_info()},
+    })
+}
+
+async fn tools_list(
+    state: &AppState,
+    upstream: &Arc<UpstreamRuntime>,
+    call: &AgentCall,
+) -> Result<Value, Value> {
+    let snapshot = pins::snapshot(state, upstream).await.map_err(|e| jsonrpc::from_gateway(&e))?;
+    let visible =
+        pins::visible_tools(state, upstream, call, &snapshot).map_err(|e| jsonrpc::from_gateway(&e))?;
+    Ok(json!({"tools": visible}))
+}
+
+/// `_meta` of the call minus Warden's own keys, and what they said.
+fn split_meta(params: &Value) -> (Option<Value>, bool, Option<String>) {
+    let Some(meta) = params.get("_meta").and_then(Value::as_object) else { return (None, false, None) };
+    let confirmed = match meta.get(CONFIRM_META) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true" || s.starts_with("dec_"),
+        _ => false,
+    };
+    let rollback = meta.get(ROLLBACK_META).and_then(Value::as_str).map(str::to_owned);
+    let rest: Map<String, Value> =
+        meta.iter().filter(|(k, _)| !k.starts_with("warden/")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    ((!rest.is_empty()).then(|| Value::Object(rest)), confirmed, rollback)
+}
+
+async fn tools_call(
+    state: &AppState,
+    upstream: &Arc<UpstreamRuntime>,
+    call: &AgentCall,
+    m: &Message,
+) -> Result<Value, Value> {
+    let name = upstream.config.name.as_str();
+    let Some(tool) = m.params.get("name").and_then(Value::as_str) else {
+        return Err(jsonrpc::error(
+            jsonrpc::INVALID_PARAMS,
+            "`params.name` (the tool) is required and must be a string",
+            None,
+        ));
+    };
+    let arguments = m.params.get("arguments").cloned().unwrap_or_else(|| json!({}));
+    if !arguments.is_object() {
+        return Err(jsonrpc::error(jsonrpc::INVALID_PARAMS, "`params.arguments` must be an object", None));
+    }
+    let Some(mapped) = upstream.routes.tool(name, tool, &arguments) else {
+        return Err(jsonrpc::error(
+            jsonrpc::INVALID_PARAMS,
+            &format!("unknown tool `{tool}`: it is not routed to an intent on upstream `{name}`"),
+            None,
+        ));
+    };
+    let snapshot = pins::snapshot(state, upstream).await.map_err(|e| jsonrpc::from_gateway(&e))?;
+    if !snapshot.tools.iter().any(|t| t.get("name").and_then(Value::as_str) == Some(tool)) {
+        return Err(jsonrpc::error(
+            jsonrpc::INVALID_PARAMS,
+            &format!("unknown tool `{tool}`: upstream `{name}` does not offer it"),
+            None,
+        ));
+    }
+    let (meta, confirmed, rollback) = split_meta(&m.params);
+    let arguments_text = arguments.to_string();
+    let input = ActionInput {
+        intent: mapped.route.route.intent.clone(),
+        resource: mapped.resource.clone(),
+        argument_destinations: destinations(&mapped.route.route.destinations, &arguments),
+        arguments: arguments_text.clone(),
+        bytes: arguments_text.len() as u64,
+        confirmed,
+    };
+    let request_sha256 = digest(&[b"tools/call", tool.as_bytes(), arguments_text.as_bytes()]);
+    let planned = PlannedAction {
+        intent: input.intent.clone(),
+        resource: input.resource.id.clone(),
+        method: "tools/call".into(),
+        target: tool.to_owned(),
+        argument_sha256: request_sha256.clone(),
+        summary: format!("call tool `{tool}` of upstream `{name}` ({})", input.intent),
+        rollback,
+    };
+    let mut forwarded = json!({"name": tool, "arguments": arguments});
+    if let (Some(meta), Some(obj)) = (meta, forwarded.as_object_mut()) {
+        obj.insert("_meta".into(), meta);
+    }
+    let changed = snapshot.changed.contains(tool);
+    authorize_and_forward(
+        state,
+        upstream,
+        call,
+        input,
+        planned,
+        "tools/call",
+        forwarded,
+        request_sha256,
+        changed,
+    )
+    .await
+}
+
+async fn named_read(
+    state: &AppState,
+    upstream: &Arc<UpstreamRuntime>,
+    call: &AgentCall,
+    m: &Message,
+) -> Result<Value, Value> {
+    let name = upstream.config.name.as_str();
+    let (key, intent) = if m.method == "prompts/get" {
+        ("name", &upstream.config.prompt_intent)
+    } else {
+        ("uri", &upstream.config.resource_intent)
+    };
+    let Some(target) = m.params.get(key).and_then(Value::as_str) else {
+        return Err(jsonrpc::error(
+            jsonrpc::INVALID_PARAMS,
+            &format!("`params.{key}` is required and must be a string"),
+            None,
+        ));
+    };
+    let (Some(intent), Some(classification)) = (intent, &upstream.config.classification) else {
+        let field = if m.method == "prompts/get" { "prompt_intent" } else { "resource_intent" };
+        return Err(jsonrpc::error(
+            jsonrpc::METHOD_NOT_FOUND,
+            &format!(
+                "`{}` is not routed on upstream `{name}` (set `{field}` in its configuration)",
+                m.method
+            ),
+            None,
+        ));
+    };
+    let resource_id =
+        if m.method == "prompts/get" { format!("mcp:{name}/prompt/{target}") } else { target.to_owned() };
+    let (_, confirmed, rollback) = split_meta(&m.params);
+    let arguments_text = m.params.get("arguments").map(Value::to_string).unwrap_or_default();
+    let input = ActionInput {
+        intent: intent.clone(),
+        resource: resource_facts(resource_id, classification),
+        arguments: arguments_text.clone(),
+        argument_destinations: Vec::new(),
+        bytes: arguments_text.len() as u64,
+        confirmed,
+    };
+    let request_sha256 = digest(&[m.method.as_bytes(), target.as_bytes(), arguments_text.as_bytes()]);
+    let planned = PlannedAction {
+        intent: input.intent.clone(),
+        resource: input.resource.id.clone(),
+        method: m.method.clone(),
+        target: target.to_owned(),
+        argument_sha256: request_sha256.clone(),
+        summary: format!("{} `{target}` of upstream `{name}`", m.method),
+        rollback,
+    };
+    let mut forwarded = m.params.clone();
+    if let Some(obj) = forwarded.as_object_mut() {
+        obj.remove("_meta");
+    }
+    authorize_and_forward(state, upstream, call, input, planned, &m.method, forwarded, request_sha256, false)
+        .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn authorize_and_forward(
+    state: &AppState,
+    upstream: &Arc<UpstreamRuntime>,
+    call: &AgentCall,
+    input: ActionInput,
+    planned: PlannedAction,
+    method: &str,
+    params: Value,
+    request_sha256: String,
+    definition_changed: bool,
+) -> Result<Value, Value> {
+    let refuse = |e: GatewayError| jsonrpc::from_gateway(&e);
+    let mut outcome = decide_action(state, &call.claims, &input).await.map_err(|e| refuse(e.into()))?;
+    if definition_changed && matches!(outcome.tier, Tier::Allow | Tier::Confirm) {
+        // A tool whose description or schema changed since it was pinned is held
+        // for a human until an operator re-pins it, whatever policy says.
+        outcome.tier = Tier::Approve;
+        outcome.in_flight = None;
+        outcome.decision.reasons.push(format!(
+            "the definition of tool `{}` changed since it was pinned; an operator must accept it",
+            planned.target
+        ));
+    }
+    let how = "call the tool again with `\"_meta\": {\"warden/confirm\": \"{decision_id}\"}` in the params";
+    enforce_tier(state, &outcome, &planned, how).await.map_err(refuse)?;
+    let start = ActionStart {
+        actor: outcome.agent_id.clone(),
+        session_id: outcome.session_id.clone(),
+        decision_id: outcome.decision_id.clone(),
+        intent: input.intent,
+        resource: input.resource.id,
+        upstream: upstream.config.name.clone(),
+        method: method.to_owned(),
+        target: planned.target,
+        request_sha256,
+        bytes_in: input.bytes,
+        started: std::time::Instant::now(),
+    };
+    let mcp =
+        upstream.mcp.clone().ok_or_else(|| jsonrpc::error(jsonrpc::INTERNAL_ERROR, "no MCP client", None))?;
+    let limits = upstream.limits;
+    let total = std::time::Duration::from_millis(limits.total_timeout_ms);
+    let permit = match tokio::time::timeout(total, upstream.gate.enter()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(_)) => {
+            record(state, start, ActionEnd { outcome: "upstream_unavailable", status: 0, bytes_out: 0 });
+            return Err(refuse(GatewayError::Busy {
+                upstream: upstream.config.name.clone(),
+                connections_max: limits.connections_max,
+                queue_max: limits.queue_max,
+            }));
+        }
+        Err(_) => {
+            record(state, start, ActionEnd { outcome: "upstream_timeout", status: 0, bytes_out: 0 });
+            return Err(refuse(GatewayError::UpstreamTimeout {
+                upstream: upstream.config.name.clone(),
+                limit: "total_timeout_ms",
+                ms: limits.total_timeout_ms,
+            }));
+        }
+    };
+    let reply = mcp.request(method, params).await;
+    drop(permit);
+    drop(outcome.in_flight);
+    match reply {
+        Ok(reply) => {
+            let outcome = if reply.outcome.is_ok() { "success" } else { "upstream_error" };
+            record(state, start, ActionEnd { outcome, status: reply.status, bytes_out: reply.bytes });
+            reply.outcome
+        }
+        Err(e) => {
+            let outcome = if matches!(e, GatewayError::UpstreamTimeout { .. }) {
+                "upstream_timeout"
+            } else {
+                "upstream_unavailable"
+            };
+            record(state, start, ActionEnd { outcome, status: 0, bytes_out: 0 });
+            Err(refuse(e))
+        }
+    }
+}
+
+async fn passthrough(upstream: &Arc<UpstreamRuntime>, m: &Message) -> Result<Value, Value> {
+    let mcp =
+        upstream.mcp.clone().ok_or_else(|| jsonrpc::error(jsonrpc::INTERNAL_ERROR, "no MCP client", None))?;
+    let _permit = upstream.gate.enter().await.map_err(|_| {
+        jsonrpc::from_gateway(&GatewayError::Busy {
+            upstream: upstream.config.name.clone(),
+            connections_max: upstream.limits.connections_max,
+            queue_max: upstream.limits.queue_max,
+        })
+    })?;
+    let mut params = m.params.clone();
+    if let Some(obj) = params.as_object_mut() {
+        obj.remove("_meta");
+    }
+    let params = if params.is_null() { json!({}) } else { params };
+    mcp.request(&m.method, params).await.map_err(|e| jsonrpc::from_gateway(&e))?.outcome
+}
