@@ -61,6 +61,9 @@ pub struct DecisionEvent {
     pub actor: String,
     /// `allow`, `confirm`, `approve` or `deny`.
     pub decision: String,
+    /// Where the action's arguments send data (`email:example.com`, `host:…`).
+    #[serde(default)]
+    pub destinations: Vec<String>,
     /// Ids of the policies that determined it.
     pub determining: Vec<String>,
     /// The intent asked for.
@@ -77,6 +80,9 @@ pub struct DecisionEvent {
     pub refusal: String,
     /// The destination's id.
     pub resource: String,
+    /// The destination's class, `environment/plane/data_class`.
+    #[serde(default)]
+    pub resource_class: String,
     /// The session that asked.
     pub session_id: String,
     /// `info`, or `high` for an attempt on the agent's own governance.
@@ -107,9 +113,9 @@ mod tests {
         #[test]
         fn decision_leaf_is_rfc8785_canonical(text in "\\PC{0,20}", list in proptest::collection::vec("[\\x00-\\x7f\\u{80}-\\u{3000}]{0,8}", 0..4)) {
             let e = DecisionEvent {
-                actor: text.clone(), decision: "allow".into(), determining: list.clone(), intent: text.clone(),
+                actor: text.clone(), decision: "allow".into(), destinations: list.clone(), determining: list.clone(), intent: text.clone(),
                 kind: "decision".into(), policy_hash: text.clone(), reasons: list.clone(), received_at: text.clone(),
-                refusal: String::new(), resource: text.clone(), session_id: text.clone(), severity: Severity::High,
+                refusal: String::new(), resource: text.clone(), resource_class: text.clone(), session_id: text.clone(), severity: Severity::High,
                 shadow: list, source: "warden".into(), subject: text,
             };
             prop_assert_eq!(e.to_leaf().unwrap(), crate::canonical::to_canonical_vec(&e).unwrap());

@@ -44,6 +44,19 @@ impl ActionType {
     /// Every accepted value, for error messages.
     pub const VOCABULARY: &'static str = "read, write, delete, execute, send, auth, admin";
 
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Delete => "delete",
+            Self::Execute => "execute",
+            Self::Send => "send",
+            Self::Auth => "auth",
+            Self::Admin => "admin",
+        }
+    }
+
     fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "read" => Self::Read,

@@ -23,11 +23,13 @@ use warden_policy::{
 };
 use warden_store::directory::{AgentRecord, AgentStatus, SessionRecord, SessionStatus, Usage};
 
-use crate::AppState;
+use warden_behavior::Observation;
+
 use crate::control::{new_id, parse_body, record};
 use crate::credentials::AgentCall;
 use crate::error::ApiError;
 use crate::inflight::InFlightGuard;
+use crate::{AppState, behavior};
 
 /// Largest `arguments` accepted, as JSON text.
 const ARGUMENTS_BYTES_MAX: usize = 32 * 1024;
@@ -194,13 +196,14 @@ pub async fn decide_action(
 ) -> Result<Outcome, ApiError> {
     let sid = claims.sid.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default();
     let agent_id = claims.sub.as_str();
-    let (session, usage) = state
-        .directory
-        .session(&sid)?
+    let entry = state
+        .hot
+        .session_entry(&sid)?
         .ok_or_else(|| ApiError::Forbidden(format!("session `{sid}` does not exist")))?;
+    let session = entry.record();
     let agent = state
-        .directory
-        .agent(agent_id)?
+        .hot
+        .agent_arc(agent_id)?
         .ok_or_else(|| ApiError::Forbidden(format!("agent `{agent_id}` does not exist")))?;
     if session.agent_id != agent.id {
         return Err(ApiError::Forbidden(format!("session `{sid}` belongs to another agent")));
@@ -209,12 +212,45 @@ pub async fn decide_action(
     let write = is_write(&input.intent);
     let decision_id = new_id("dec_");
     let in_flight_before = state.in_flight.current(&sid);
-    let (decision, refusal) = decide(state, &agent, &session, usage, input, in_flight_before, now).await?;
+    let resource_class =
+        format!("{}/{}/{}", input.resource.environment, input.resource.plane, input.resource.data_class);
+    let governance = GOVERNANCE_FAMILIES.iter().any(|f| input.intent.starts_with(f));
+    // Behavior is judged first, so this very action's departures count in its risk.
+    let judgement = state.behavior.judge(&Observation {
+        agent: &agent.id,
+        session: &sid,
+        at_unix_ms: state.clock.now().unix_timestamp() * 1_000,
+        intent: &input.intent,
+        resource: &input.resource.id,
+        resource_class: &resource_class,
+        destinations: &input.argument_destinations,
+        self_governance: governance && (input.resource.id == agent.id || input.resource.id == sid),
+    });
+    let action = Action {
+        agent: &agent,
+        session: &session,
+        usage: entry.usage(),
+        intent: &input.intent,
+        resource: &input.resource,
+        arguments: &input.arguments,
+        argument_destinations: &input.argument_destinations,
+        bytes: input.bytes,
+        in_flight: in_flight_before,
+        risk_permille: judgement.risk_permille,
+        now,
+    };
+    let (mut decision, mut refusal) = decide(state, &action).await?;
+    if let Some(hold) = &judgement.hold
+        && decision.tier < Tier::Approve
+    {
+        // A tripped circuit breaker holds the action for a human, whatever policy says.
+        decision.tier = Tier::Approve;
+        decision.reasons.push(hold.clone());
+    }
     let mut tier =
         if input.confirmed && decision.tier == Tier::Confirm { Tier::Allow } else { decision.tier };
-    let mut refusal = refusal;
-    let mut decision = decision;
     let mut guard = None;
+    let charge = Usage { tool_calls: 1, writes: u64::from(write), bytes: input.bytes };
     if tier == Tier::Allow {
         guard = state.in_flight.try_enter(&sid, session.budgets.in_flight_max);
         if guard.is_none() {
@@ -224,6 +260,12 @@ pub async fn decide_action(
                 "budget `in_flight_max` of session `{sid}`: {} calls are already in flight; retry when one ends",
                 session.budgets.in_flight_max.unwrap_or(0)
             ));
+        } else if let Err(budget) = entry.reserve(&session.budgets, charge) {
+            // A concurrent call took the last of this budget after the check above.
+            guard = None;
+            tier = Tier::Deny;
+            refusal = Some("budget");
+            decision.reasons.push(format!("budget `{budget}` of session `{sid}` ran out"));
         }
     }
     let severity = if refusal == Some("self_governance") { Severity::High } else { Severity::Info };
@@ -239,22 +281,44 @@ pub async fn decide_action(
         &decision_id,
         now,
     );
-    let leaf =
-        event.to_leaf().map_err(|e| ApiError::Unavailable(format!("cannot encode the decision: {e}")))?;
+    let mut event = event;
+    event.destinations.clone_from(&input.argument_destinations);
+    event.resource_class = resource_class;
+    let allowed = tier == Tier::Allow;
+    let recorded = event
+        .to_leaf()
+        .map_err(|e| ApiError::Unavailable(format!("cannot encode the decision: {e}")))
+        .map(|leaf| {
+            let leaf = warden_store::NewLeaf::new(leaf, None);
+            // The budget an allowed action spends is committed with its decision.
+            let mut leaves = vec![if allowed { leaf.with_charge(&sid, charge) } else { leaf }];
+            // Every anomaly is an event, committed with the decision it came with.
+            leaves.extend(judgement.findings.iter().filter_map(|f| {
+                behavior::anomaly_leaf(f, &agent.id, &sid, &decision_id, judgement.risk, &event.received_at)
+            }));
+            leaves
+        });
+    let log_index = match recorded {
+        Ok(leaves) => state.log.append(leaves).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
     // An action that could not be recorded did not happen: a log failure is a 503 deny.
-    let log_index = state.log.append(vec![warden_store::NewLeaf::new(leaf, None)]).await?;
+    let log_index = match log_index {
+        Ok(i) => i,
+        Err(e) => {
+            if allowed {
+                entry.release(charge);
+            }
+            return Err(e);
+        }
+    };
     state.activity.record(&sid, &decision_id, &input.intent, &input.resource.id, tier.as_str(), now);
-    if tier == Tier::Allow {
-        state
-            .directory
-            .add_usage(&sid, Usage { tool_calls: 1, writes: u64::from(write), bytes: input.bytes })?;
-    }
     Ok(Outcome {
         decision_id,
         tier,
         decision,
         refusal,
-        agent_id: agent.id,
+        agent_id: agent.id.clone(),
         session_id: sid,
         log_index,
         in_flight: guard,
@@ -281,6 +345,7 @@ pub fn decision_event(
     DecisionEvent {
         actor: agent_id.to_owned(),
         decision: tier.as_str().to_owned(),
+        destinations: Vec::new(),
         determining: decision.determining.clone(),
         intent: intent.to_owned(),
         kind: "decision".into(),
@@ -289,6 +354,7 @@ pub fn decision_event(
         received_at,
         refusal: refusal.unwrap_or_default().to_owned(),
         resource: resource.to_owned(),
+        resource_class: String::new(),
         session_id: session_id.to_owned(),
         severity,
         shadow: decision.shadow.iter().map(|s| format!("{}={}", s.policy_id, s.tier)).collect(),
@@ -318,6 +384,8 @@ pub struct Action<'a> {
     pub bytes: u64,
     /// Calls of the session in flight before this one.
     pub in_flight: u64,
+    /// The session's behavioral risk, per mille (0–1000).
+    pub risk_permille: u16,
     /// Unix seconds.
     pub now: i64,
 }
@@ -392,7 +460,7 @@ pub fn evaluate(policy: &PolicySet, action: &Action<'_>) -> Evaluation {
             budget_writes_left: left(session.budgets.writes_max, usage.writes),
             budget_bytes_left: left(session.budgets.bytes_max, usage.bytes),
             now_unix_s: action.now,
-            risk_permille: 0,
+            risk_permille: action.risk_permille,
             self_governance: governance,
             arguments: action.arguments.to_owned(),
             argument_destinations: action.argument_destinations.to_vec(),
@@ -410,31 +478,13 @@ pub fn evaluate(policy: &PolicySet, action: &Action<'_>) -> Evaluation {
     Evaluation { decision, refusal: None, exhausted_budget: None }
 }
 
-async fn decide(
-    state: &AppState,
-    agent: &AgentRecord,
-    session: &SessionRecord,
-    usage: Usage,
-    input: &ActionInput,
-    in_flight: u64,
-    now: i64,
-) -> Result<(Decision, Option<&'static str>), ApiError> {
+/// Stages 2–5 on the current policy; an exhausted budget pauses the session.
+async fn decide(state: &AppState, action: &Action<'_>) -> Result<(Decision, Option<&'static str>), ApiError> {
     let (_, policy) =
         state.policy.current().ok_or_else(|| ApiError::Unavailable("policy unavailable".into()))?;
-    let action = Action {
-        agent,
-        session,
-        usage,
-        intent: &input.intent,
-        resource: &input.resource,
-        arguments: &input.arguments,
-        argument_destinations: &input.argument_destinations,
-        bytes: input.bytes,
-        in_flight,
-        now,
-    };
-    let evaluation = evaluate(&policy, &action);
+    let evaluation = evaluate(&policy, action);
     if let Some(budget) = evaluation.exhausted_budget {
+        let session = action.session;
         let mut paused = session.clone();
         paused.status = SessionStatus::Paused;
         paused.status_reason = Some(format!("budget `{budget}` ran out"));

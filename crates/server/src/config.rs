@@ -36,6 +36,8 @@ pub struct Config {
     pub oauth: OAuthConfig,
     /// The gateway: upstreams, routes, credentials, limits.
     pub gateway: crate::gateway::config::GatewayConfig,
+    /// The behavior engine: learning period, surge threshold, snapshots.
+    pub behavior: crate::behavior::BehaviorConfig,
 }
 
 /// `[oauth]`.
@@ -83,6 +85,7 @@ impl Default for Config {
             budgets: Budgets::default(),
             oauth: OAuthConfig::default(),
             gateway: crate::gateway::config::GatewayConfig::default(),
+            behavior: crate::behavior::BehaviorConfig::default(),
         }
     }
 }
@@ -100,8 +103,12 @@ impl Default for TelemetryConfig {
 }
 
 /// Keys that may come from the environment, as `WARDEN_<KEY>` with `__` for nesting.
-const ENV_KEYS: [&str; 15] = [
+const ENV_KEYS: [&str; 19] = [
     "gateway__hold_timeout_ms",
+    "behavior__learning_events_min",
+    "behavior__learning_hours_min",
+    "behavior__surge_arrivals_min",
+    "behavior__snapshot_interval_s",
     "oauth__issuer",
     "oauth__lifetime_s_dev",
     "oauth__lifetime_s_staging",
@@ -211,6 +218,9 @@ impl Config {
             ));
         }
         problems.extend(self.gateway.problems(&at, &crate::policy_api::DEFAULT_INTENTS));
+        for (key, why) in self.behavior.problems() {
+            problems.push(format!("{at}: `{key}`: {why}"));
+        }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
     }
 }

@@ -10,12 +10,14 @@
 pub mod activity;
 pub mod approvals;
 pub mod authorize;
+pub mod behavior;
 pub mod config;
 pub mod control;
 pub mod credentials;
 pub mod datadir;
 pub mod error;
 pub mod gateway;
+pub mod hot;
 pub mod inflight;
 pub mod policy_api;
 pub mod routes;
@@ -43,8 +45,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The effective configuration.
     pub config: Arc<Config>,
-    /// Agents, sessions, operators, policy versions, revocations.
+    /// Agents, sessions, operators, policy versions, revocations (through `hot`).
     pub directory: Arc<dyn Directory>,
+    /// The same directory with agents, sessions and budget usage in memory.
+    pub hot: Arc<hot::HotDirectory>,
     /// OAuth keys, token verification and revocations.
     pub credentials: Arc<credentials::Credentials>,
     /// The active policy set.
@@ -57,6 +61,8 @@ pub struct AppState {
     pub approvals: Arc<approvals::Approvals>,
     /// Recent actions per session, for evidence packets.
     pub activity: Arc<activity::Activity>,
+    /// The behavior engine: baselines, findings, risk, circuit breakers.
+    pub behavior: Arc<behavior::Behavior>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -149,26 +155,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         .map_err(|source| ServeError::Listen { addr: config.listen.clone(), source })?;
     let addr =
         listener.local_addr().map_err(|source| ServeError::Listen { addr: config.listen.clone(), source })?;
-    let credentials = credentials_for(&config, &dir, directory.as_ref(), addr)?;
-    let intents = policy_api::DEFAULT_INTENTS.iter().map(|s| (*s).to_owned()).collect();
-    let policy =
-        policy_api::ActivePolicy::load(directory.as_ref(), intents, SystemClock.now().unix_timestamp())
-            .map_err(ServeError::Setup)?;
-    let gateway =
-        gateway::Gateway::build(&config.gateway, &dir.database_path()).map_err(ServeError::Setup)?;
-    let state = AppState {
-        log: Arc::clone(&log),
-        signer: Arc::clone(&signer),
-        clock: Arc::new(SystemClock),
-        config,
-        directory,
-        credentials: Arc::new(credentials),
-        policy: Arc::new(policy),
-        in_flight: Arc::default(),
-        gateway: Arc::new(gateway),
-        approvals: Arc::new(approvals::Approvals::new(approvals)),
-        activity: Arc::default(),
-    };
+    let state = build_state(config, &dir, &log, &signer, directory, approvals, addr)?;
     // A fresh log publishes its first checkpoint before it serves anything.
     log.publish(&signer)
         .map_err(|e| ServeError::Setup(format!("cannot publish the first checkpoint: {e}")))?;
@@ -192,11 +179,60 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     // sequenced and signs a final checkpoint so a restart serves the same head.
     let log_for_drain = Arc::clone(&log);
     let _ = tokio::task::spawn_blocking(move || log_for_drain.shutdown()).await;
+    if let Err(e) = state.behavior.snapshot(&log).await {
+        tracing::warn!(error = %e, "behavior snapshot not written at shutdown");
+    }
     if let Err(e) = log.publish(&signer) {
         tracing::warn!(error = %e, "final checkpoint not published");
     }
     tracing::info!("warden stopped");
     served.map_err(|source| ServeError::Listen { addr: addr.to_string(), source })
+}
+
+/// The state `run` serves (and `test_state` tests): every component wired once.
+fn build_state(
+    config: Arc<Config>,
+    dir: &datadir::DataDir,
+    log: &Arc<Log>,
+    signer: &Arc<NoteSigner>,
+    directory: Arc<dyn Directory>,
+    approvals: Arc<dyn warden_store::approvals::ApprovalStore>,
+    addr: std::net::SocketAddr,
+) -> Result<AppState, ServeError> {
+    let hot = Arc::new(hot::HotDirectory::new(directory));
+    let directory: Arc<dyn Directory> = hot.clone();
+    let credentials = credentials_for(&config, dir, directory.as_ref(), addr)?;
+    let intents = policy_api::DEFAULT_INTENTS.iter().map(|s| (*s).to_owned()).collect();
+    let policy =
+        policy_api::ActivePolicy::load(directory.as_ref(), intents, SystemClock.now().unix_timestamp())
+            .map_err(ServeError::Setup)?;
+    let gateway =
+        gateway::Gateway::build(&config.gateway, &dir.database_path()).map_err(ServeError::Setup)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let behavior = Arc::new(
+        behavior::Behavior::open(&config.behavior, Arc::clone(&clock), &config.data_dir, log)
+            .map_err(ServeError::Setup)?,
+    );
+    let approvals = approvals::Approvals::new(approvals);
+    let risk_of = Arc::clone(&behavior);
+    approvals.set_risk_source(Arc::new(move |agent: &str, session: &str| {
+        f64::from(risk_of.risk(agent, session).0)
+    }));
+    Ok(AppState {
+        log: Arc::clone(log),
+        signer: Arc::clone(signer),
+        clock,
+        config,
+        directory,
+        hot,
+        credentials: Arc::new(credentials),
+        policy: Arc::new(policy),
+        in_flight: Arc::default(),
+        gateway: Arc::new(gateway),
+        approvals: Arc::new(approvals),
+        activity: Arc::default(),
+        behavior,
+    })
 }
 
 /// Requests held when the process stopped died with it: their approvals can never
@@ -221,26 +257,7 @@ pub async fn test_state(config: Config) -> Result<AppState, ServeError> {
     let config = Arc::new(config);
     let Opened { dir, log, signer, directory, approvals } = open(&config)?;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let credentials = credentials_for(&config, &dir, directory.as_ref(), addr)?;
-    let intents = policy_api::DEFAULT_INTENTS.iter().map(|s| (*s).to_owned()).collect();
-    let policy =
-        policy_api::ActivePolicy::load(directory.as_ref(), intents, SystemClock.now().unix_timestamp())
-            .map_err(ServeError::Setup)?;
-    let gateway =
-        gateway::Gateway::build(&config.gateway, &dir.database_path()).map_err(ServeError::Setup)?;
-    let state = AppState {
-        log: Arc::clone(&log),
-        signer: Arc::clone(&signer),
-        clock: Arc::new(SystemClock),
-        config,
-        directory,
-        credentials: Arc::new(credentials),
-        policy: Arc::new(policy),
-        in_flight: Arc::default(),
-        gateway: Arc::new(gateway),
-        approvals: Arc::new(approvals::Approvals::new(approvals)),
-        activity: Arc::default(),
-    };
+    let state = build_state(config, &dir, &log, &signer, directory, approvals, addr)?;
     log.publish(&signer)
         .map_err(|e| ServeError::Setup(format!("cannot publish the first checkpoint: {e}")))?;
     expire_orphaned_approvals(&state).await?;

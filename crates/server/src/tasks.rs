@@ -1,4 +1,5 @@
-//! Background work: publishing checkpoints and expiring contexts.
+//! Background work: publishing checkpoints, expiring contexts, snapshotting the
+//! behavior engine.
 
 use std::time::Duration;
 
@@ -16,6 +17,9 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
             tokio::time::interval(Duration::from_millis(state.config.log.checkpoint_interval_ms));
         publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut sweep = tokio::time::interval(Duration::from_millis(CONTEXT_SWEEP_INTERVAL_MS));
+        let mut snapshot =
+            tokio::time::interval(Duration::from_secs(state.config.behavior.snapshot_interval_s));
+        snapshot.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = publish.tick() => {
@@ -25,6 +29,12 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
                         Ok(Ok(None)) => {}
                         Ok(Err(e)) => tracing::error!(error = %e, "checkpoint not published"),
                         Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+                    }
+                }
+                _ = snapshot.tick() => {
+                    match state.behavior.snapshot(&state.log).await {
+                        Ok(covered) => tracing::debug!(covered, "behavior snapshot written"),
+                        Err(e) => tracing::error!(error = %e, "behavior snapshot not written"),
                     }
                 }
                 _ = sweep.tick() => {

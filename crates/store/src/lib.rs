@@ -30,13 +30,36 @@ pub struct NewLeaf {
     // INVARIANT: `leaf_hash == warden_ledger::leaf_hash(&leaf)`; set only by `new`.
     leaf_hash: Hash,
     context: Option<ContextRecord>,
+    charge: Option<UsageCharge>,
+}
+
+/// Budget usage that a leaf's action consumes: committed in the same transaction
+/// as the leaf, so a recorded decision and the budget it spent are never apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageCharge {
+    /// The session charged.
+    pub session_id: String,
+    /// What it spent.
+    pub usage: directory::Usage,
 }
 
 impl NewLeaf {
     /// A leaf and, optionally, the context its event commits to.
     pub fn new(leaf: Vec<u8>, context: Option<ContextRecord>) -> Self {
         let leaf_hash = warden_ledger::leaf_hash(&leaf);
-        Self { leaf, leaf_hash, context }
+        Self { leaf, leaf_hash, context, charge: None }
+    }
+
+    /// The same leaf, charging `usage` to `session_id` when it is sequenced.
+    #[must_use]
+    pub fn with_charge(mut self, session_id: &str, usage: directory::Usage) -> Self {
+        self.charge = Some(UsageCharge { session_id: session_id.to_owned(), usage });
+        self
+    }
+
+    /// The budget usage committed with this leaf, if any.
+    pub fn charge(&self) -> Option<&UsageCharge> {
+        self.charge.as_ref()
     }
 
     /// The exact leaf bytes (canonical event JSON).
@@ -121,7 +144,8 @@ impl From<rusqlite::Error> for StoreError {
 /// The narrow interface between log logic and a database.
 ///
 /// INVARIANT: implementations make `append_leaves` and `put_checkpoint` durable
-/// (fsync or equivalent) before returning `Ok`; `integrate` may be lazily durable,
+/// (fsync or equivalent) before returning `Ok`; `append_leaves` applies every
+/// leaf's [`UsageCharge`] in the same transaction as the leaves; `integrate` may be lazily durable,
 /// because integration is recomputed from the durable leaves after a crash.
 pub trait Store: Send + Sync + 'static {
     /// Sequencing: durably appends `leaves` at indexes `first..first+len`, where

@@ -183,6 +183,11 @@ impl Store for SqliteStore {
                 let mut insert_context = tx.prepare_cached(
                     "INSERT INTO contexts (idx, salt, context, expires_at) VALUES (?1, ?2, ?3, ?4)",
                 )?;
+                // A session that does not exist (deleted meanwhile) is charged nothing.
+                let mut charge_usage = tx.prepare_cached(
+                    "UPDATE sessions SET tool_calls = tool_calls + ?2, writes = writes + ?3, bytes = bytes + ?4
+                     WHERE id = ?1",
+                )?;
                 for (offset, leaf) in leaves.iter().enumerate() {
                     let idx = to_i64(first + offset as u64)?;
                     insert.execute(params![idx, leaf.leaf()])?;
@@ -192,6 +197,15 @@ impl Store for SqliteStore {
                             c.salt,
                             c.canonical_context,
                             c.expires_at_unix_s
+                        ])?;
+                    }
+                    if let Some(charge) = leaf.charge() {
+                        let u = charge.usage;
+                        charge_usage.execute(params![
+                            charge.session_id,
+                            to_i64(u.tool_calls)?,
+                            to_i64(u.writes)?,
+                            to_i64(u.bytes)?
                         ])?;
                     }
                 }

@@ -150,6 +150,9 @@ pub fn visible_tools(
         state.policy.current().ok_or_else(|| ApiError::Unavailable("policy unavailable".into()))?;
     let now = state.clock.now().unix_timestamp();
     let in_flight = state.in_flight.current(&sid);
+    // Listing is not an action: read the session's risk, do not observe.
+    let risk = state.behavior.risk(&agent.id, &sid).0;
+    let risk_permille = (risk.clamp(0.0, 1.0) * 1000.0).round() as u16;
     let mut visible = Vec::new();
     for tool in &snapshot.tools {
         let Some(name) = tool.get("name").and_then(Value::as_str) else { continue };
@@ -165,6 +168,7 @@ pub fn visible_tools(
             argument_destinations: &[],
             bytes: 0,
             in_flight,
+            risk_permille,
             now,
         };
         if evaluate(&policy, &action).decision.tier != Tier::Deny {

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::credentials::router())
         .merge(crate::policy_api::router())
         .merge(crate::authorize::router())
+        .merge(crate::behavior::router())
         .merge(crate::approvals::routes::router())
         .fallback(not_found)
         // The body limit applies to every route; the telemetry handler turns a
