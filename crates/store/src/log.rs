@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use warden_ledger::Hash;
@@ -32,6 +32,9 @@ use crate::{NewLeaf, Store, StoreError, StoredCheckpoint};
 pub const APPEND_QUEUE_REQUESTS_MAX: usize = 4_096;
 /// Most leaves one group commit writes.
 pub const GROUP_COMMIT_LEAVES_MAX: usize = 20_000;
+/// Longest time sequenced leaves wait for integration while appends keep coming
+/// (when the queue is empty they are integrated at once).
+pub const INTEGRATE_INTERVAL_MS_MAX: u64 = 100;
 /// How long an append waits for room in the queue.
 pub const APPEND_QUEUE_WAIT_MS_MAX: u64 = 10_000;
 
@@ -332,7 +335,29 @@ fn writer_loop(
     sequenced: &AtomicU64,
 ) {
     let mut next = integrator.size();
-    while let Some(first) = queue.blocking_recv() {
+    // Leaf hashes sequenced but not yet integrated, and when integration last ran.
+    let mut pending: Vec<Hash> = Vec::new();
+    let mut integrated_at = Instant::now();
+    loop {
+        // Integrate when there is nothing to sequence, so integration never
+        // delays an append that is already waiting.
+        let first = match queue.try_recv() {
+            Ok(r) => r,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if !pending.is_empty() {
+                    integrator = integrate(store, integrator, &pending, next, head);
+                    pending.clear();
+                    integrated_at = Instant::now();
+                    next = integrator.size().max(store.sequenced_size().unwrap_or(next));
+                    sequenced.store(next, Ordering::Release);
+                }
+                match queue.blocking_recv() {
+                    Some(r) => r,
+                    None => break,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
         // Group commit: take every request already waiting, up to the limit.
         let mut requests = vec![first];
         let mut count = requests.iter().map(|r| r.leaves.len()).sum::<usize>();
@@ -355,6 +380,7 @@ fn writer_loop(
             Ok(()) => {
                 next += leaves.len() as u64;
                 sequenced.store(next, Ordering::Release);
+                pending.extend(leaves.iter().map(NewLeaf::leaf_hash));
                 for (index, reply) in replies {
                     let _ = reply.send(Ok(index));
                 }
@@ -366,9 +392,16 @@ fn writer_loop(
                 }
             }
         }
-        integrator = integrate(store, integrator, &leaves, next, head);
-        next = integrator.size().max(store.sequenced_size().unwrap_or(next));
-        sequenced.store(next, Ordering::Release);
+        // Under sustained load the queue is never empty: integrate on a clock too.
+        if integrated_at.elapsed() >= Duration::from_millis(INTEGRATE_INTERVAL_MS_MAX)
+            || pending.len() >= GROUP_COMMIT_LEAVES_MAX
+        {
+            integrator = integrate(store, integrator, &pending, next, head);
+            pending.clear();
+            integrated_at = Instant::now();
+            next = integrator.size().max(store.sequenced_size().unwrap_or(next));
+            sequenced.store(next, Ordering::Release);
+        }
     }
     // Drain: integrate whatever was sequenced but not yet integrated.
     if let Err(e) = Integrator::catch_up(store) {
@@ -381,13 +414,13 @@ fn writer_loop(
 fn integrate(
     store: &dyn Store,
     mut integrator: Integrator,
-    leaves: &[NewLeaf],
+    leaf_hashes: &[Hash],
     sequenced: u64,
     head: &watch::Sender<TreeHead>,
 ) -> Integrator {
-    let in_step = integrator.size() + leaves.len() as u64 == sequenced;
+    let in_step = integrator.size() + leaf_hashes.len() as u64 == sequenced;
     let result = if in_step {
-        integrator.append(store, leaves.iter().map(NewLeaf::leaf_hash)).map(|()| integrator)
+        integrator.append(store, leaf_hashes.iter().copied()).map(|()| integrator)
     } else {
         Integrator::catch_up(store)
     };
