@@ -12,8 +12,10 @@
 pub mod approvals;
 pub mod audit;
 pub mod directory;
+pub mod event_index;
 pub mod log;
 pub mod pins;
+pub mod quarantines;
 pub mod sqlite;
 mod sqlite_directory;
 pub mod tiles;
