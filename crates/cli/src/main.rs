@@ -6,8 +6,10 @@
 mod approvals;
 mod config_cmd;
 mod control;
+mod incident;
 mod log_cmd;
 mod remote;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +68,20 @@ enum Command {
         #[command(subcommand)]
         command: control::SessionCommand,
     },
+    /// Deny an agent or a resource prefix for a while, list and lift quarantines
+    /// (needs an operator credential).
+    Quarantine {
+        #[command(flatten)]
+        server: incident::Server,
+        #[command(subcommand)]
+        command: incident::QuarantineCommand,
+    },
+    /// Print an agent's or session's entries from the log, each verified against a
+    /// signed checkpoint (needs an operator credential).
+    Replay(incident::ReplayArgs),
+    /// Fetch and verify signed behavioral summaries of agents.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
 }
 
 #[derive(Subcommand)]
@@ -141,6 +157,9 @@ fn main() -> ExitCode {
         Command::Session { connection, command } => control::session(&connection, command),
         Command::Policy { connection, command } => control::policy(&connection, command),
         Command::Approvals(args) => approvals::run(&args),
+        Command::Quarantine { server, command } => incident::quarantine(&server, command),
+        Command::Replay(args) => incident::replay(&args),
+        Command::Trust(command) => trust::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

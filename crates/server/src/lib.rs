@@ -18,10 +18,12 @@ pub mod datadir;
 pub mod error;
 pub mod gateway;
 pub mod hot;
+pub mod incident;
 pub mod inflight;
 pub mod policy_api;
 pub mod routes;
 mod tasks;
+pub mod trust;
 
 use std::sync::Arc;
 
@@ -63,6 +65,10 @@ pub struct AppState {
     pub activity: Arc<activity::Activity>,
     /// The behavior engine: baselines, findings, risk, circuit breakers.
     pub behavior: Arc<behavior::Behavior>,
+    /// Active quarantines of agents and resource prefixes, checked on every decision.
+    pub quarantines: Arc<incident::Quarantines>,
+    /// The event index (agent, session, time, kind per log entry), tailing the log.
+    pub events: Arc<incident::EventIndexer>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -97,6 +103,8 @@ pub struct Opened {
     pub directory: Arc<dyn Directory>,
     /// The approval store.
     pub approvals: Arc<dyn warden_store::approvals::ApprovalStore>,
+    /// The quarantine and event index stores.
+    pub incident: incident::Stores,
 }
 
 /// Opens the data directory, the store and the log.
@@ -112,6 +120,7 @@ pub fn open(config: &Config) -> Result<Opened, ServeError> {
         log: Arc::new(log),
         signer: Arc::new(signer),
         directory: store.clone(),
+        incident: incident::Stores { quarantines: store.clone(), events: store.clone() },
         approvals: store,
     })
 }
@@ -149,13 +158,13 @@ fn credentials_for(
 /// anything it acknowledged. Prints `warden listening on http://ADDR` once bound.
 pub async fn run(config: Config) -> Result<(), ServeError> {
     let config = Arc::new(config);
-    let Opened { dir, log, signer, directory, approvals } = open(&config)?;
+    let Opened { dir, log, signer, directory, approvals, incident } = open(&config)?;
     let listener = TcpListener::bind(&config.listen)
         .await
         .map_err(|source| ServeError::Listen { addr: config.listen.clone(), source })?;
     let addr =
         listener.local_addr().map_err(|source| ServeError::Listen { addr: config.listen.clone(), source })?;
-    let state = build_state(config, &dir, &log, &signer, directory, approvals, addr)?;
+    let state = build_state(config, &dir, &log, &signer, directory, approvals, incident, addr)?;
     // A fresh log publishes its first checkpoint before it serves anything.
     log.publish(&signer)
         .map_err(|e| ServeError::Setup(format!("cannot publish the first checkpoint: {e}")))?;
@@ -168,6 +177,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         );
     }
     let background = tasks::spawn(state.clone());
+    let indexer = incident::index::spawn(state.clone());
     tracing::info!(%addr, origin = signer.name(), size = log.head().size, "warden started");
     println!("log verifier key: {}", signer.verifier_key());
     println!("oauth issuer: {}", state.credentials.issuer_url());
@@ -175,6 +185,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let app = routes::router(state.clone());
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
     background.abort();
+    indexer.abort();
     // Every acknowledged append is already durable; this integrates what was
     // sequenced and signs a final checkpoint so a restart serves the same head.
     let log_for_drain = Arc::clone(&log);
@@ -190,6 +201,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
 }
 
 /// The state `run` serves (and `test_state` tests): every component wired once.
+#[allow(clippy::too_many_arguments)] // each is one part of what `open` opened
 fn build_state(
     config: Arc<Config>,
     dir: &datadir::DataDir,
@@ -197,6 +209,7 @@ fn build_state(
     signer: &Arc<NoteSigner>,
     directory: Arc<dyn Directory>,
     approvals: Arc<dyn warden_store::approvals::ApprovalStore>,
+    incident: incident::Stores,
     addr: std::net::SocketAddr,
 ) -> Result<AppState, ServeError> {
     let hot = Arc::new(hot::HotDirectory::new(directory));
@@ -218,6 +231,15 @@ fn build_state(
     approvals.set_risk_source(Arc::new(move |agent: &str, session: &str| {
         f64::from(risk_of.risk(agent, session).0)
     }));
+    let now = clock.now().unix_timestamp();
+    let quarantines = Arc::new(
+        incident::Quarantines::load(incident.quarantines, now)
+            .map_err(|e| ServeError::Setup(format!("cannot load quarantines: {e}")))?,
+    );
+    let events = Arc::new(
+        incident::EventIndexer::open(incident.events, Arc::clone(log), Arc::clone(&directory))
+            .map_err(|e| ServeError::Setup(format!("cannot open the event index: {e}")))?,
+    );
     Ok(AppState {
         log: Arc::clone(log),
         signer: Arc::clone(signer),
@@ -232,6 +254,8 @@ fn build_state(
         approvals: Arc::new(approvals),
         activity: Arc::default(),
         behavior,
+        quarantines,
+        events,
     })
 }
 
@@ -255,9 +279,9 @@ async fn expire_orphaned_approvals(state: &AppState) -> Result<(), ServeError> {
 #[doc(hidden)]
 pub async fn test_state(config: Config) -> Result<AppState, ServeError> {
     let config = Arc::new(config);
-    let Opened { dir, log, signer, directory, approvals } = open(&config)?;
+    let Opened { dir, log, signer, directory, approvals, incident } = open(&config)?;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let state = build_state(config, &dir, &log, &signer, directory, approvals, addr)?;
+    let state = build_state(config, &dir, &log, &signer, directory, approvals, incident, addr)?;
     log.publish(&signer)
         .map_err(|e| ServeError::Setup(format!("cannot publish the first checkpoint: {e}")))?;
     expire_orphaned_approvals(&state).await?;

@@ -40,6 +40,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::authorize::router())
         .merge(crate::behavior::router())
         .merge(crate::approvals::routes::router())
+        .merge(crate::incident::router())
+        .merge(crate::trust::router())
         .fallback(not_found)
         // The body limit applies to every route; the telemetry handler turns a
         // rejection into a JSON 413 naming the limit.
