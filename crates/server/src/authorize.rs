@@ -6,9 +6,13 @@
 //! 2. load the session and agent, and refuse a paused, ended or foreign session;
 //! 3. check budgets (an exhausted budget pauses the session whatever policy says);
 //! 4. self-governance (no policy can let an agent change what governs itself);
-//! 5. Cedar policy, with counters, budgets left, time and risk in its context;
-//! 6. record the decision in the log — a decision that cannot be recorded is a deny;
-//! 7. count the action against the budgets.
+//! 5. behavior: the engine observes the action first, so its own departures count
+//!    in the risk that Cedar sees;
+//! 6. Cedar policy, with counters, budgets left, time and risk in its context;
+//! 7. quarantines (incident response) and a tripped circuit breaker override policy;
+//! 8. reserve the budgets in memory, then record the decision, its budget charge and
+//!    any anomalies in one log append — a decision that cannot be recorded is a
+//!    deny, and its reservation is released.
 
 use axum::extract::State;
 use axum::routing::post;
@@ -240,6 +244,13 @@ pub async fn decide_action(
         now,
     };
     let (mut decision, mut refusal) = decide(state, &action).await?;
+    // Incident response overrides policy: a quarantined agent or resource is denied.
+    if let Some(reason) = state.quarantines.check(&agent.id, &input.resource.id, now) {
+        decision.tier = Tier::Deny;
+        decision.determining.clear();
+        decision.reasons = vec![reason];
+        refusal = Some("quarantine");
+    }
     if let Some(hold) = &judgement.hold
         && decision.tier < Tier::Approve
     {
