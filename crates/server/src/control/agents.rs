@@ -232,6 +232,16 @@ async fn revoke(
             session.status = warden_store::directory::SessionStatus::Ended;
             session.ended_at = Some(state.clock.now().unix_timestamp());
             session.status_reason = Some("agent revoked".into());
+            // Every change is an event: each ended session too, not only the agent.
+            record(
+                &state,
+                "session.ended",
+                &operator.0.id,
+                &session.id,
+                Severity::Warning,
+                json!({"reason": "agent revoked", "agent_id": id}),
+            )
+            .await?;
             state.directory.put_session(&session)?;
         }
     }
