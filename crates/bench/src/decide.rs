@@ -151,6 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             argument_destinations: &p.request.context.argument_destinations,
             bytes: 0,
             in_flight: 0,
+            risk_permille: 0,
             now: now_s,
         };
         let evaluation = evaluate(&set, &action);
