@@ -252,9 +252,10 @@ pub async fn decide_action(
         refusal = Some("quarantine");
     }
     if let Some(hold) = &judgement.hold
-        && decision.tier < Tier::Approve
+        && decision.tier <= Tier::Approve
     {
-        // A tripped circuit breaker holds the action for a human, whatever policy says.
+        // A tripped circuit breaker holds the action for a human, whatever policy
+        // says, and the approver is told why even when policy held it too.
         decision.tier = Tier::Approve;
         decision.reasons.push(hold.clone());
     }

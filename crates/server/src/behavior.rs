@@ -1,13 +1,18 @@
-//! The behavior engine in the server: every decided action and every telemetry
-//! event is observed; findings become `anomaly` events in the log beside the
-//! decision they came with; risk goes into the policy context and the approval
+//! The behavior engine in the server: every action Warden decides is observed
+//! before policy; findings become `anomaly` events in the log beside the decision
+//! they came with; risk goes into the policy context and the approval
 //! evidence; a tripped circuit breaker holds new sessions of its class for a human.
 //!
 //! Persistence: the engine's state is snapshotted to `behavior.snapshot` in the
 //! data directory (atomically: write, fsync, rename) every
 //! `behavior.snapshot_interval_s` and at shutdown, together with the log size it
 //! covers. At start the snapshot is restored and the decisions logged after it are
-//! observed again, so a `kill -9` loses no learning: the log is the source of truth.
+//! observed again (and operators' breaker resets applied again, in log order), so a
+//! `kill -9` loses no learning: the log is the source of truth.
+//!
+//! Self-reported telemetry is logged but not learned from: the telemetry endpoint
+//! does not authenticate the agent it names, and learning from it would let anyone
+//! raise (or launder) another agent's risk.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -159,6 +164,13 @@ impl Behavior {
         while at < size {
             let end = size.min(at + REPLAY_BATCH);
             for leaf in log.store().read_leaves(at, end)? {
+                if let Ok(a) = serde_json::from_slice::<AdminEvent>(&leaf) {
+                    // An operator's reset, in log order after the surge it ends.
+                    if a.kind == "breaker.reset" {
+                        self.engine.reset_breaker(&a.subject);
+                    }
+                    continue;
+                }
                 if let Ok(d) = serde_json::from_slice::<DecisionEvent>(&leaf) {
                     let at_ms = time::OffsetDateTime::parse(
                         &d.received_at,
@@ -360,11 +372,12 @@ async fn reset_breaker(
 ) -> Result<Json<Value>, ApiError> {
     operator.require(&[warden_store::directory::Role::Admin, warden_store::directory::Role::Approver])?;
     check_class(&class)?;
-    let was_open = state.behavior.engine().reset_breaker(&class);
-    if !was_open {
+    if state.behavior.engine().breaker_state(&class) == warden_behavior::BreakerState::Closed {
         return Err(ApiError::Conflict(format!("the circuit breaker of `{class}` is not open")));
     }
+    // Logged first: a reset that cannot be recorded does not happen.
     record(&state, "breaker.reset", &operator.0.id, &class, Severity::Warning, json!({"class": class}))
         .await?;
+    state.behavior.engine().reset_breaker(&class);
     Ok(Json(json!({"class": class, "state": "closed"})))
 }

@@ -61,10 +61,7 @@ pub async fn submit(
     let expires_at = now.unix_timestamp() + i64::from(state.config.telemetry.context_retention_days) * 86_400;
     let mut leaves = Vec::with_capacity(events.len());
     let mut accepted = Vec::with_capacity(events.len());
-    let mut anomalies = Vec::new();
-    let now_ms = now.unix_timestamp() * 1_000;
     for (i, event) in events.into_iter().enumerate() {
-        anomalies.extend(observe(&state, &event, now_ms, &received_at));
         let (leaf, commitment) = to_leaf(event, &received_at, expires_at, i)?;
         accepted.push(Accepted {
             index: 0,
@@ -74,50 +71,11 @@ pub async fn submit(
         });
         leaves.push(leaf);
     }
-    // Anomalies the events revealed are committed with them, after them.
-    leaves.extend(anomalies);
     let first = state.log.append(leaves).await?;
     for (offset, a) in accepted.iter_mut().enumerate() {
         a.index = first + offset as u64;
     }
     Ok(Json(Submitted { entries: accepted }))
-}
-
-/// Self-reported events teach the behavior engine too: the intent is
-/// `reported.<action_type>`, the resource the context's `tool` or `resource`
-/// string when there is one, the class `reported`.
-fn observe(state: &AppState, event: &TelemetryEvent, now_ms: i64, received_at: &str) -> Vec<NewLeaf> {
-    let intent = format!("reported.{}", event.action_type.as_str());
-    let resource = event
-        .context
-        .as_ref()
-        .and_then(|c| c.get("tool").or_else(|| c.get("resource")))
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("");
-    let judgement = state.behavior.judge(&warden_behavior::Observation {
-        agent: event.agent_id.as_str(),
-        session: event.session_id.as_str(),
-        at_unix_ms: now_ms,
-        intent: &intent,
-        resource,
-        resource_class: "reported",
-        destinations: &[],
-        self_governance: false,
-    });
-    judgement
-        .findings
-        .iter()
-        .filter_map(|f| {
-            crate::behavior::anomaly_leaf(
-                f,
-                event.agent_id.as_str(),
-                event.session_id.as_str(),
-                "",
-                judgement.risk,
-                received_at,
-            )
-        })
-        .collect()
 }
 
 type Commitment = (String, [u8; COMMITMENT_SALT_BYTES]);
