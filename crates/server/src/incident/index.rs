@@ -25,7 +25,7 @@ use crate::AppState;
 pub const INDEX_TAIL_INTERVAL_MS: u64 = 250;
 /// Leaves indexed per transaction: small, because the index shares the store's
 /// writer with sequencing and must not hold it for long.
-pub const INDEX_BATCH_LEAVES: u64 = 512;
+pub const INDEX_BATCH_LEAVES: u64 = 8_192;
 
 /// The event index and the task that fills it.
 #[derive(Debug)]
