@@ -116,17 +116,23 @@ fn asks_for(meta: &PolicyMeta) -> Tier {
     }
 }
 
+/// The reason a policy gives: its `@reason`, or one built from its tier. Built
+/// with `push_str`, not `format!`: it is on every decision's path.
 fn reason(meta: &PolicyMeta, intent: &str) -> String {
     if let Some(reason) = &meta.reason {
         return reason.clone();
     }
-    let id = &meta.id;
-    match asks_for(meta) {
-        Tier::Allow => format!("policy `{id}` permits `{intent}`"),
-        Tier::Confirm => format!("policy `{id}` requires confirmation of `{intent}`"),
-        Tier::Approve => format!("policy `{id}` requires approval of `{intent}`"),
-        Tier::Deny => format!("policy `{id}` forbids `{intent}`"),
+    let verb = match asks_for(meta) {
+        Tier::Allow => "` permits `",
+        Tier::Confirm => "` requires confirmation of `",
+        Tier::Approve => "` requires approval of `",
+        Tier::Deny => "` forbids `",
+    };
+    let mut reason = String::with_capacity(8 + meta.id.len() + verb.len() + intent.len() + 1);
+    for part in ["policy `", &meta.id, verb, intent, "`"] {
+        reason.push_str(part);
     }
+    reason
 }
 
 fn failure_reason(failure: &Failure) -> String {
@@ -165,9 +171,13 @@ impl Evaluation<'_> {
     /// The enforced verdict and the would-be verdict of every shadow policy that
     /// matched or failed.
     pub(crate) fn decide(&self, intent: &str) -> (Verdict, Vec<ShadowOutcome>) {
+        let failures: Vec<&Failure> = self.failures.iter().filter(|failure| !failure.shadow).collect();
+        if !self.satisfied.iter().any(|meta| meta.shadow) && failures.len() == self.failures.len() {
+            // No shadow policy matched or failed (the usual case): nothing to filter.
+            return (combine(&self.satisfied, &failures, intent), Vec::new());
+        }
         let satisfied: Vec<&PolicyMeta> =
             self.satisfied.iter().copied().filter(|meta| !meta.shadow).collect();
-        let failures: Vec<&Failure> = self.failures.iter().filter(|failure| !failure.shadow).collect();
         let verdict = combine(&satisfied, &failures, intent);
         let mut shadow = Vec::new();
         for meta in self.satisfied.iter().copied().filter(|meta| meta.shadow) {

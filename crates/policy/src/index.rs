@@ -32,35 +32,58 @@ use std::collections::HashMap;
 
 use cedar_policy::{ActionConstraint, EntityUid, Policy, PrincipalConstraint, ResourceConstraint};
 
+use smol_str::SmolStr;
+
 use crate::intent::{ActionIndex, Catalogue};
 use crate::limits::POLICY_ACTION_EXPANSION_MAX;
+use crate::quick::Quick;
 use crate::reference::TypeNames;
 use crate::request::Request;
 
 /// Position of a policy in the compiled set.
 pub(crate) type PolicyIndex = u32;
 
+/// A map of the index. Keys are ids of a few dozen bytes, held inline when short
+/// (`SmolStr`) so comparing one reads no other memory.
+type Map<V> = HashMap<SmolStr, V, Quick>;
+
 /// Policies filed by action.
 #[derive(Debug, Default)]
 struct ActionLevel {
     any: Vec<PolicyIndex>,
-    actions: HashMap<ActionIndex, Vec<PolicyIndex>>,
+    // INVARIANT: sorted by action, each action once: a binary search over a few
+    // entries reads less memory than a hash table.
+    actions: Vec<(ActionIndex, Vec<PolicyIndex>)>,
+}
+
+impl ActionLevel {
+    fn file(&mut self, action: ActionIndex, position: PolicyIndex) {
+        match self.actions.binary_search_by_key(&action, |(filed, _)| *filed) {
+            Ok(at) => self.actions.get_mut(at).into_iter().for_each(|(_, slice)| slice.push(position)),
+            Err(at) => self.actions.insert(at, (action, vec![position])),
+        }
+    }
+
+    fn slice(&self, action: ActionIndex) -> Option<&[PolicyIndex]> {
+        let at = self.actions.binary_search_by_key(&action, |(filed, _)| *filed).ok()?;
+        self.actions.get(at).map(|(_, slice)| slice.as_slice())
+    }
 }
 
 /// Policies filed by resource, then action.
 #[derive(Debug, Default)]
 struct ResourceLevel {
     any: ActionLevel,
-    resources: HashMap<String, ActionLevel>,
+    resources: Map<ActionLevel>,
 }
 
 /// The slices of a policy set: policies filed by principal, then resource, then action.
 #[derive(Debug, Default)]
 pub(crate) struct SliceIndex {
     any: ResourceLevel,
-    owners: HashMap<String, ResourceLevel>,
-    agents: HashMap<String, ResourceLevel>,
-    sessions: HashMap<String, ResourceLevel>,
+    owners: Map<ResourceLevel>,
+    agents: Map<ResourceLevel>,
+    sessions: Map<ResourceLevel>,
 }
 
 /// Which principals a policy's scope can match.
@@ -174,19 +197,19 @@ impl SliceIndex {
         for (filing, position) in filings.into_iter().zip(0..) {
             let by_resource = match &filing.principal {
                 PrincipalKey::Any => &mut index.any,
-                PrincipalKey::Owner(id) => index.owners.entry(id.clone()).or_default(),
-                PrincipalKey::Agent(id) => index.agents.entry(id.clone()).or_default(),
-                PrincipalKey::Session(id) => index.sessions.entry(id.clone()).or_default(),
+                PrincipalKey::Owner(id) => index.owners.entry(SmolStr::new(id)).or_default(),
+                PrincipalKey::Agent(id) => index.agents.entry(SmolStr::new(id)).or_default(),
+                PrincipalKey::Session(id) => index.sessions.entry(SmolStr::new(id)).or_default(),
             };
             let by_action = match &filing.resource {
                 None => &mut by_resource.any,
-                Some(id) => by_resource.resources.entry(id.clone()).or_default(),
+                Some(id) => by_resource.resources.entry(SmolStr::new(id)).or_default(),
             };
             match &filing.actions {
                 None => by_action.any.push(position),
                 Some(actions) => {
                     for &action in actions {
-                        by_action.actions.entry(action).or_default().push(position);
+                        by_action.file(action, position);
                     }
                 }
             }
@@ -204,18 +227,19 @@ impl SliceIndex {
         let Request { agent, session, resource, .. } = request;
         let principals = [
             Some(&self.any),
-            self.owners.get(&agent.owner),
-            self.agents.get(&agent.id),
-            self.sessions.get(&session.id),
+            self.owners.get(agent.owner.as_str()),
+            self.agents.get(agent.id.as_str()),
+            self.sessions.get(session.id.as_str()),
         ];
         for by_resource in principals.into_iter().flatten() {
-            for by_action in
-                [Some(&by_resource.any), by_resource.resources.get(&resource.id)].into_iter().flatten()
+            for by_action in [Some(&by_resource.any), by_resource.resources.get(resource.id.as_str())]
+                .into_iter()
+                .flatten()
             {
                 if !by_action.any.is_empty() {
                     visit(&by_action.any);
                 }
-                if let Some(slice) = by_action.actions.get(&action) {
+                if let Some(slice) = by_action.slice(action) {
                     visit(slice);
                 }
             }

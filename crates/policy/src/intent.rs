@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::error::PolicyError;
 use crate::limits::{INTENT_CHARS_MAX, INTENTS_MAX};
+use crate::quick::Quick;
 
 /// Position of an action in the catalogue.
 pub(crate) type ActionIndex = u32;
@@ -53,7 +54,7 @@ pub(crate) fn parent_of(name: &str) -> Option<&str> {
 pub(crate) struct Catalogue {
     // INVARIANT: sorted and unique; every parent of a name is also a name.
     names: Vec<String>,
-    by_name: HashMap<String, ActionIndex>,
+    by_name: HashMap<String, ActionIndex, Quick>,
     // INVARIANT: `ancestors[i]` lists every proper ancestor of `names[i]`, nearest first.
     ancestors: Vec<Vec<ActionIndex>>,
     // INVARIANT: `descendants[i]` lists `i` and every action below it.
@@ -79,7 +80,7 @@ impl Catalogue {
             }
         }
         let names: Vec<String> = names.into_iter().collect();
-        let by_name: HashMap<String, ActionIndex> =
+        let by_name: HashMap<String, ActionIndex, Quick> =
             names.iter().zip(0..).map(|(name, index)| (name.clone(), index)).collect();
         let mut ancestors = Vec::with_capacity(names.len());
         let mut descendants = vec![Vec::new(); names.len()];

@@ -31,11 +31,16 @@
 //! # Speed
 //!
 //! Parsing and strict validation happen once, in [`PolicySet::compile`]. A decision
-//! evaluates only the policies whose scope can match (the `index` module) with Cedar's
-//! evaluator on a request built directly in Cedar's core types (the `evaluate` and
-//! `prepare` modules); [`PolicySet::decide_unsliced`] is the plain-Cedar reference the
-//! tests compare it with. Figures: `cargo run --release -p warden-policy --example
-//! decide_bench`.
+//! evaluates only the policies whose scope can match (the `index` module). A condition
+//! written in the common part of Cedar — attributes of the principal, its agent, the
+//! resource and the context; `==`, `<`, `in`, `is`, `has`, `like`, set membership,
+//! `&&`, `||`, `!`, `if` — is compiled at set compile time and evaluated straight
+//! from the [`Request`] (the `native` module); any other condition (arithmetic,
+//! extension functions, records, …) runs whole in Cedar's evaluator on a request built
+//! directly in Cedar's core types (the `evaluate` and `prepare` modules), which is
+//! slower but decides the same; [`PolicySet::cedar_evaluated_len`] counts those.
+//! [`PolicySet::decide_unsliced`] is the plain-Cedar reference the tests compare both
+//! with. Figures: `cargo run --release -p warden-policy --example decide_bench`.
 //!
 //! ```
 //! use warden_policy::{PolicySet, PolicySource, Tier};
@@ -78,7 +83,9 @@ mod evaluate;
 mod index;
 mod intent;
 pub mod limits;
+mod native;
 mod prepare;
+mod quick;
 mod reference;
 mod request;
 mod schema;

@@ -20,6 +20,7 @@ use smol_str::SmolStr;
 
 use crate::error::PolicyError;
 use crate::intent::{ActionIndex, Catalogue};
+use crate::native::Kinds;
 use crate::request::{Request, hour_utc, long};
 use crate::schema::NAMESPACE;
 
@@ -113,21 +114,35 @@ impl Reads {
 /// Entity types, the action hierarchy and the read attributes, built once per set.
 #[derive(Debug)]
 pub(crate) struct Vocabulary {
-    owner: EntityType,
-    agent: EntityType,
-    session: EntityType,
-    resource: EntityType,
+    kinds: Kinds,
     reads: Reads,
     // INVARIANT: indexed by `ActionIndex`; `lineage[i]` holds action `i` and each of its
     // ancestors, every one with all of its own ancestors as parents (closed). Empty
-    // when no compiled policy reads the action, which then never needs them.
+    // when no Cedar-evaluated condition reads the action, which then never needs them.
     action_uids: Vec<EntityUID>,
     lineage: Vec<Vec<Entity>>,
+    // INVARIANT: sorted by index, unique: every action named by an entity literal in
+    // a Cedar-evaluated condition, with all of its ancestors as parents. Cedar answers
+    // `Warden::Action::"a" in Warden::Action::"b"` from the entity of `a`, so it must
+    // be in the request's entities whatever the request's own action.
+    named: Vec<(ActionIndex, Entity)>,
 }
 
 fn entity_type(name: &str) -> Result<EntityType, PolicyError> {
     EntityType::from_str(&format!("{NAMESPACE}::{name}"))
         .map_err(|error| PolicyError::Schema(error.to_string()))
+}
+
+impl Kinds {
+    pub(crate) fn new() -> Result<Self, PolicyError> {
+        Ok(Self {
+            owner: entity_type("Owner")?,
+            agent: entity_type("Agent")?,
+            session: entity_type("Session")?,
+            resource: entity_type("Resource")?,
+            action: entity_type("Action")?,
+        })
+    }
 }
 
 fn uid(kind: &EntityType, id: &str) -> EntityUID {
@@ -167,9 +182,16 @@ pub(crate) struct Prepared {
 }
 
 impl Vocabulary {
-    pub(crate) fn new(catalogue: &Catalogue, reads: Reads) -> Result<Self, PolicyError> {
-        let action = entity_type("Action")?;
-        let action_uids: Vec<EntityUID> = catalogue.names().iter().map(|name| uid(&action, name)).collect();
+    /// `named` lists the actions named by entity literals in Cedar-evaluated
+    /// conditions (see `crate::native::action_literals`).
+    pub(crate) fn new(
+        catalogue: &Catalogue,
+        kinds: Kinds,
+        reads: Reads,
+        mut named: Vec<ActionIndex>,
+    ) -> Result<Self, PolicyError> {
+        let action_uids: Vec<EntityUID> =
+            catalogue.names().iter().map(|name| uid(&kinds.action, name)).collect();
         let entity_of = |index: ActionIndex| {
             let parents =
                 catalogue.ancestors(index).iter().filter_map(|&parent| action_uids.get(parent as usize));
@@ -183,28 +205,42 @@ impl Vocabulary {
                 chain.filter_map(entity_of).collect()
             })
             .collect();
-        Ok(Self {
-            owner: entity_type("Owner")?,
-            agent: entity_type("Agent")?,
-            session: entity_type("Session")?,
-            resource: entity_type("Resource")?,
-            reads,
-            action_uids,
-            lineage,
-        })
+        named.sort_unstable();
+        named.dedup();
+        let named = named.into_iter().filter_map(|index| Some((index, entity_of(index)?))).collect();
+        Ok(Self { kinds, reads, action_uids, lineage, named })
+    }
+
+    /// The action entities Cedar needs for a request whose action is `action`: its
+    /// lineage (if any condition reads the action) and every named action, once each.
+    fn action_entities<'a>(
+        &'a self,
+        action: ActionIndex,
+        catalogue: &'a Catalogue,
+    ) -> impl Iterator<Item = Entity> + 'a {
+        let lineage = self.lineage.get(action as usize).map_or(&[][..], Vec::as_slice);
+        let in_lineage = move |index: ActionIndex| {
+            !lineage.is_empty() && (index == action || catalogue.ancestors(action).contains(&index))
+        };
+        let named = self.named.iter().filter(move |(index, _)| !in_lineage(*index)).map(|(_, entity)| entity);
+        lineage.iter().chain(named).cloned()
     }
 
     /// Builds the Cedar request for `request`, whose intent is `action`.
-    pub(crate) fn prepare(&self, request: &Request, action: ActionIndex) -> Result<Prepared, String> {
+    pub(crate) fn prepare(
+        &self,
+        request: &Request,
+        action: ActionIndex,
+        catalogue: &Catalogue,
+    ) -> Result<Prepared, String> {
         let action_uid = self.action_uids.get(action as usize).ok_or("intent is not in the catalogue")?;
-        let lineage = self.lineage.get(action as usize).map_or(&[][..], Vec::as_slice);
-        let session_uid = uid(&self.session, &request.session.id);
-        let resource_uid = uid(&self.resource, &request.resource.id);
+        let session_uid = uid(&self.kinds.session, &request.session.id);
+        let resource_uid = uid(&self.kinds.resource, &request.resource.id);
         let built = self.entities(request, &session_uid, &resource_uid);
         // The hierarchy is closed by construction (see `entities`, and action lineages
         // are closed when the vocabulary is built), so Cedar need not compute it.
         let entities = Entities::from_entities(
-            built.into_iter().chain(lineage.iter().cloned()),
+            built.into_iter().chain(self.action_entities(action, catalogue)),
             None::<&NoEntitiesSchema>,
             TCComputation::AssumeAlreadyComputed,
             Extensions::all_available(),
@@ -225,8 +261,8 @@ impl Vocabulary {
     /// parents, and Cedar treats a missing entity exactly like such an entity.
     fn entities(&self, request: &Request, session_uid: &EntityUID, resource_uid: &EntityUID) -> [Entity; 3] {
         let Request { agent, session, resource, .. } = request;
-        let owner_uid = uid(&self.owner, &agent.owner);
-        let agent_uid = uid(&self.agent, &agent.id);
+        let owner_uid = uid(&self.kinds.owner, &agent.owner);
+        let agent_uid = uid(&self.kinds.agent, &agent.id);
         let agent_attributes: [Lazy<'_>; 4] = [
             ("owner", &|| Value::from(agent.owner.as_str())),
             ("environment", &|| Value::from(agent.environment.as_str())),

@@ -12,7 +12,8 @@ use crate::decision::{Decision, Evaluation, Verdict};
 use crate::error::PolicyError;
 use crate::evaluate::{self, CompiledPolicy};
 use crate::index::{Filing, SliceIndex};
-use crate::intent::Catalogue;
+use crate::intent::{ActionIndex, Catalogue};
+use crate::native::{self, Compiler, Facts, Kinds};
 use crate::prepare::{Reads, Vocabulary};
 use crate::reference::{Reference, TypeNames};
 use crate::request::Request;
@@ -64,6 +65,7 @@ impl PolicySet {
         let catalogue = Catalogue::new(intents)?;
         let schema = schema::schema(&catalogue)?;
         let types = TypeNames::new()?;
+        let kinds = Kinds::new()?;
         let mut parsed =
             compile::parse(sources).map_err(|diagnostics| PolicyError::Invalid { diagnostics })?;
         compile::validate(&schema, &parsed).map_err(|diagnostics| PolicyError::Invalid { diagnostics })?;
@@ -72,25 +74,20 @@ impl PolicySet {
             parsed.iter().map(|parsed| Filing::new(&parsed.policy, &catalogue, &types)).collect();
         let index = SliceIndex::new(&filings);
         let reference = Reference::new(schema, types, &parsed)?;
+        let compiler = Compiler { kinds: &kinds, catalogue: &catalogue };
         let policies: Vec<CompiledPolicy> = parsed
             .into_iter()
             .zip(&filings)
-            .map(|(parsed, filing)| CompiledPolicy::new(parsed, filing.scope_implied))
+            .map(|(parsed, filing)| CompiledPolicy::new(parsed, filing.scope_implied, &compiler))
             .collect();
         let by_id =
             policies.iter().zip(0..).map(|(policy, position)| (policy.meta.id.clone(), position)).collect();
-        Ok(Self {
-            hash: hash(intents, sources),
-            vocabulary: Vocabulary::new(
-                &catalogue,
-                Reads::of(policies.iter().filter_map(CompiledPolicy::condition)),
-            )?,
-            catalogue,
-            policies,
-            by_id,
-            index,
-            reference,
-        })
+        let cedar_conditions = || policies.iter().filter_map(CompiledPolicy::cedar_condition);
+        let named = cedar_conditions()
+            .flat_map(|condition| native::action_literals(condition, &kinds, &catalogue))
+            .collect();
+        let vocabulary = Vocabulary::new(&catalogue, kinds, Reads::of(cedar_conditions()), named)?;
+        Ok(Self { hash: hash(intents, sources), catalogue, vocabulary, policies, by_id, index, reference })
     }
 
     /// `sha256:<hex>` of the intents and sources this set was compiled from.
@@ -106,6 +103,13 @@ impl PolicySet {
     /// Whether the set holds no policy (every request is then denied).
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
+    }
+
+    /// How many policies have a condition outside the subset Warden evaluates itself
+    /// (see the crate documentation), so that a request reaching one of them is
+    /// prepared for, and evaluated by, Cedar's evaluator: slower, same decisions.
+    pub fn cedar_evaluated_len(&self) -> usize {
+        self.policies.iter().filter(|policy| policy.cedar_condition().is_some()).count()
     }
 
     /// Every action the schema knows: the catalogue and its ancestors, sorted.
@@ -133,23 +137,40 @@ impl PolicySet {
     /// `deny`.
     pub fn decide(&self, request: &Request) -> Decision {
         let mut evaluation = Evaluation::default();
-        let prepared = request.check().and_then(|()| {
-            let action = self.action(&request.intent)?;
-            Ok((action, self.vocabulary.prepare(request, action)?))
-        });
-        let (verdict, shadow) = match prepared {
+        let (verdict, shadow) = match request.check().and_then(|()| self.action(&request.intent)) {
             Err(reason) => (Verdict::refused(reason), Vec::new()),
-            Ok((action, prepared)) => {
-                let evaluator =
-                    Evaluator::new(prepared.request, &prepared.entities, Extensions::all_available());
-                self.index.for_each_slice(request, action, |slice| {
-                    let policies = slice.iter().filter_map(|&position| self.policies.get(position as usize));
-                    evaluate::evaluate(&evaluator, policies, &mut evaluation);
-                });
-                evaluation.decide(&request.intent)
-            }
+            Ok(action) => match self.evaluate(request, action, &mut evaluation) {
+                Err(reason) => (Verdict::refused(reason), Vec::new()),
+                Ok(()) => evaluation.decide(&request.intent),
+            },
         };
         self.decision(verdict, shadow)
+    }
+
+    /// Evaluates the slice of `request`: natively where it can, then, if some policy
+    /// needs Cedar, builds the Cedar request once and evaluates those.
+    fn evaluate<'a>(
+        &'a self,
+        request: &'a Request,
+        action: ActionIndex,
+        evaluation: &mut Evaluation<'a>,
+    ) -> Result<(), String> {
+        let facts = Facts { request, action, catalogue: &self.catalogue };
+        let mut for_cedar: Vec<&CompiledPolicy> = Vec::new();
+        self.index.for_each_slice(request, action, |slice| {
+            for policy in slice.iter().filter_map(|&position| self.policies.get(position as usize)) {
+                if evaluate::evaluate_native(policy, &facts, evaluation) {
+                    for_cedar.push(policy);
+                }
+            }
+        });
+        if for_cedar.is_empty() {
+            return Ok(());
+        }
+        let prepared = self.vocabulary.prepare(request, action, &self.catalogue)?;
+        let evaluator = Evaluator::new(prepared.request, &prepared.entities, Extensions::all_available());
+        evaluate::evaluate_cedar(&evaluator, for_cedar, evaluation);
+        Ok(())
     }
 
     /// Decides a request the way plain Cedar would: through the public API, with the
@@ -169,7 +190,7 @@ impl PolicySet {
         self.decision(verdict, shadow)
     }
 
-    fn action(&self, intent: &str) -> Result<u32, String> {
+    fn action(&self, intent: &str) -> Result<ActionIndex, String> {
         self.catalogue
             .index(intent)
             .ok_or_else(|| format!("intent `{intent}` is not in the intent catalogue"))
