@@ -419,7 +419,10 @@ async fn a_history_is_signed_anchored_and_verifies_with_only_the_log_key() {
     assert_eq!(s.counts.self_reported.total, 4);
     assert_eq!(s.counts.self_reported.by_intent["write"]["success"], 4);
     assert_eq!(s.counts.administrative, 1);
-    assert_eq!(s.risk, Some(0.0), "the behavior engine saw its telemetry, nothing anomalous");
+    assert_eq!(
+        s.risk, None,
+        "unauthenticated self-reported telemetry is logged and counted, not learned from"
+    );
     let first = s.first_seen.unwrap();
     assert_eq!(s.cited[0].claims["kind"], "agent.registered");
     assert_eq!(s.cited[0].index, first.index);
