@@ -6,8 +6,8 @@
 //! everything else is fixed size.
 
 use crate::limits::{
-    CLASSES_PER_AGENT_MAX, DESTINATIONS_PER_AGENT_MAX, INTENTS_PER_AGENT_MAX, RESOURCES_PER_AGENT_MAX,
-    SESSIONS_PER_AGENT_MAX, TRANSITIONS_PER_AGENT_MAX,
+    CLASSES_PER_AGENT_MAX, DESTINATIONS_PER_AGENT_MAX, INTENTS_PER_AGENT_MAX, LOCATIONS_PER_AGENT_MAX,
+    RESOURCES_PER_AGENT_MAX, SESSIONS_PER_AGENT_MAX, TRANSITIONS_PER_AGENT_MAX,
 };
 use crate::taxonomy::Families;
 
@@ -19,6 +19,10 @@ pub(crate) const HABIT_INTENT: usize = 0;
 pub(crate) const HABIT_RESOURCE: usize = 1;
 pub(crate) const HABIT_DESTINATION: usize = 2;
 pub(crate) const HABIT_TRANSITION: usize = 3;
+/// A resource in a location (directory, scheme) neither it nor its parent was ever in.
+pub(crate) const HABIT_LOCATION: usize = 4;
+/// Novelty habits kept.
+pub(crate) const HABITS: usize = 5;
 
 /// Whether a sorted set holds `id`.
 pub(crate) fn contains(set: &[u32], id: u32) -> bool {
@@ -152,22 +156,34 @@ pub(crate) struct Baseline {
     pub(crate) destinations: Vec<u32>,
     // INVARIANT: sorted, unique, at most CLASSES_PER_AGENT_MAX.
     pub(crate) classes: Vec<u32>,
+    /// Locations of the resources it touched and their parents, as
+    /// [`crate::detect::location_hash`]es (stable across processes).
+    // INVARIANT: sorted, unique, at most LOCATIONS_PER_AGENT_MAX.
+    pub(crate) locations: Vec<u32>,
     // INVARIANT: sorted by key; entry = (prev << 8 | next) << 16 | count, with prev and
     // next positions in `intents`; at most TRANSITIONS_PER_AGENT_MAX.
     pub(crate) transitions: Vec<u32>,
     /// Events per hour of day (UTC), halved together when one saturates.
     pub(crate) hours: [u16; 24],
     pub(crate) rate: Rate,
-    /// Per kind (intent, resource, destination, transition): how often an event
-    /// brought something new, smoothed. An agent that often meets new things is less
-    /// surprised by one more.
+    /// Per kind (intent, resource, destination, transition, location): how often an
+    /// event brought something new, smoothed. An agent that often meets new things is
+    /// less surprised by one more.
     // INVARIANT: each in [0, 1].
-    pub(crate) habits: [f32; 4],
+    pub(crate) habits: [f32; HABITS],
     /// Chains completed while learning: part of this agent's normal work.
     pub(crate) chains_known: u16,
     /// Every family the agent's events have been in: a dangerous family weighs on a
     /// novelty only the first time the agent acts in it.
     pub(crate) families_seen: Families,
+    /// Data flows: the sensitive-data families a session had read before it sent to
+    /// a destination new to the agent (`flows_new`) or one it knew (`flows_known`).
+    pub(crate) flows_new: Families,
+    pub(crate) flows_known: Families,
+    /// The most distinct destinations it sent to after one sensitive read.
+    pub(crate) fan_out_max: u8,
+    /// Sends made after a sensitive read (saturating): how well `fan_out_max` is known.
+    pub(crate) flow_sends: u16,
 }
 
 impl Baseline {
@@ -202,6 +218,14 @@ impl Baseline {
 
     pub(crate) fn learn_class(&mut self, id: u32) -> bool {
         insert(&mut self.classes, id, CLASSES_PER_AGENT_MAX)
+    }
+
+    pub(crate) fn knows_location(&self, hash: u32) -> bool {
+        contains(&self.locations, hash)
+    }
+
+    pub(crate) fn learn_location(&mut self, hash: u32) -> bool {
+        insert(&mut self.locations, hash, LOCATIONS_PER_AGENT_MAX)
     }
 
     pub(crate) fn knows_destination(&self, id: u32) -> bool {
@@ -275,6 +299,7 @@ impl Baseline {
         (self.intents.capacity()
             + self.resources.capacity()
             + self.classes.capacity()
+            + self.locations.capacity()
             + self.destinations.capacity()
             + self.transitions.capacity())
             * size_of::<u32>()
@@ -298,6 +323,15 @@ pub(crate) struct Session {
     pub(crate) progress: u64,
     /// Fleet classes this session already reached, one bit per fleet slot.
     pub(crate) classes: u64,
+    /// Sensitive-data families the session has read (what its sends may carry).
+    pub(crate) taint: Families,
+    /// Distinct destinations sent to since the session's last sensitive read.
+    pub(crate) fan_out: u8,
+    /// FNV-1a of the last destination sent to since then (0: none).
+    pub(crate) last_destination: u32,
+    /// How unfamiliar the source of the session's most surprising sensitive read was
+    /// to the agent, in 1/255 steps (see `detect::data_flow`).
+    pub(crate) taint_novelty: u8,
 }
 
 impl Session {

@@ -17,6 +17,9 @@ pub struct Config {
     pub novel_intent_weight: f32,
     /// Weight of a never-seen resource.
     pub novel_resource_weight: f32,
+    /// Weight of a never-seen resource in a place (directory, scheme) neither it nor
+    /// its parent was ever in: new territory, between a new file and a new tool.
+    pub novel_location_weight: f32,
     /// Weight of a never-seen destination.
     pub novel_destination_weight: f32,
     /// Added to a novelty's multiplier when the thing is in a dangerous family
@@ -59,6 +62,17 @@ pub struct Config {
     pub surge_alpha: f32,
     /// Score of the arrival that trips a breaker and of every session it holds.
     pub surge_score: f32,
+    /// Score of a send to a destination new to the agent carrying a kind of
+    /// sensitive data (read earlier in the session) it never sent to a new one.
+    pub data_flow_score: f32,
+    /// The same through a destination the agent knows.
+    pub data_flow_known_score: f32,
+    /// Score of a send to a new destination that makes more distinct destinations
+    /// after one sensitive read than the agent ever sent one read to.
+    pub fan_out_score: f32,
+    /// Sends after a sensitive read the agent must have made for its fan-out limit
+    /// to count fully (fewer scale `fan_out_score` down).
+    pub fan_out_sends_min: u16,
     /// A session's chain progress is forgotten after this much idle time, ms.
     pub chain_idle_ms_max: i64,
     /// Half-life of session risk, ms.
@@ -76,6 +90,7 @@ impl Default for Config {
             learning_ms_min: 24 * 3_600_000,
             novel_intent_weight: 0.3,
             novel_resource_weight: 0.15,
+            novel_location_weight: 0.2,
             novel_destination_weight: 0.3,
             danger_boost: 1.0,
             fleet_new_boost: 0.5,
@@ -93,6 +108,10 @@ impl Default for Config {
             surge_factor: 5.0,
             surge_alpha: 0.02,
             surge_score: 0.6,
+            data_flow_score: 0.6,
+            data_flow_known_score: 0.3,
+            fan_out_score: 0.5,
+            fan_out_sends_min: 10,
             chain_idle_ms_max: 3_600_000,
             session_risk_half_life_ms: 15 * 60_000,
             agent_risk_half_life_ms: 6 * 3_600_000,
@@ -108,6 +127,7 @@ impl Config {
         let unit = [
             ("novel_intent_weight", self.novel_intent_weight),
             ("novel_resource_weight", self.novel_resource_weight),
+            ("novel_location_weight", self.novel_location_weight),
             ("novel_destination_weight", self.novel_destination_weight),
             ("novelty_habit_alpha", self.novelty_habit_alpha),
             ("peer_discount", self.peer_discount),
@@ -117,6 +137,9 @@ impl Config {
             ("self_governance_score", self.self_governance_score),
             ("surge_alpha", self.surge_alpha),
             ("surge_score", self.surge_score),
+            ("data_flow_score", self.data_flow_score),
+            ("data_flow_known_score", self.data_flow_known_score),
+            ("fan_out_score", self.fan_out_score),
         ];
         for (name, value) in unit {
             if !(0.0..=1.0).contains(&value) {

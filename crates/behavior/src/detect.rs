@@ -6,7 +6,8 @@
 
 use crate::Observation;
 use crate::baseline::{
-    AgentState, Baseline, HABIT_DESTINATION, HABIT_INTENT, HABIT_RESOURCE, HABIT_TRANSITION, NO_INTENT,
+    AgentState, Baseline, HABIT_DESTINATION, HABIT_INTENT, HABIT_LOCATION, HABIT_RESOURCE, HABIT_TRANSITION,
+    NO_INTENT, Session,
 };
 use crate::config::Config;
 use crate::finding::{Finding, FindingKind};
@@ -32,6 +33,11 @@ pub(crate) struct Resolved {
     /// their baseline.
     pub(crate) destinations: [(Option<u32>, u32); DESTINATIONS_PER_OBSERVATION_MAX],
     pub(crate) destination_count: usize,
+    /// The resource's location and that location's parent ([`location_hash`]).
+    pub(crate) location: u32,
+    pub(crate) parent: Option<u32>,
+    /// FNV-1a of the first destination (0: none).
+    pub(crate) destination_hash: u32,
 }
 
 impl Resolved {
@@ -47,14 +53,55 @@ impl Resolved {
         if self.intent_families.has(Family::ReadOnly) { object.without(writes_only()) } else { object }
     }
 
+    /// Whether the event sends: it has destinations and its intent is not read-only
+    /// (a fetch names a host but brings data in).
+    pub(crate) fn is_send(&self) -> bool {
+        self.destination_count > 0 && !self.intent_families.has(Family::ReadOnly)
+    }
+
     pub(crate) fn destinations(&self) -> &[(Option<u32>, u32)] {
         self.destinations.get(..self.destination_count).unwrap_or_default()
     }
 }
 
+/// 32-bit FNV-1a over byte slices, never 0 (0 means "none" where it is stored).
+pub(crate) fn fnv32(parts: &[&[u8]]) -> u32 {
+    let hash = parts
+        .iter()
+        .flat_map(|p| p.iter())
+        .fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193));
+    hash.max(1)
+}
+
+/// Where a resource lives, and that place's parent, as hashes stable across
+/// processes: its scheme and its path up to the last `/` (a leading `./` dropped).
+/// `file:./services/api/.env` is in `file:services/api`, whose parent is
+/// `file:services`; `file:README.md` and `db:orders` are at their scheme's root,
+/// which has no parent.
+pub(crate) fn location_hash(resource: &str) -> (u32, Option<u32>) {
+    let (scheme, mut path) = resource.split_once(':').unwrap_or(("", resource));
+    while let Some(rest) = path.strip_prefix("./") {
+        path = rest;
+    }
+    let hash = |place: &str| fnv32(&[scheme.as_bytes(), b":", place.as_bytes()]);
+    match path.rsplit_once('/') {
+        None => (hash(""), None),
+        Some((location, _)) => {
+            let parent = location.rsplit_once('/').map_or("", |(parent, _)| parent);
+            (hash(location), Some(hash(parent)))
+        }
+    }
+}
+
 /// Families only an action that changes something can be in.
 pub(crate) fn writes_only() -> Families {
-    Families::of(&[Family::Persistence, Family::DefenseEvasion, Family::Impact])
+    Families::of(&[
+        Family::Persistence,
+        Family::DefenseEvasion,
+        Family::Impact,
+        Family::PrivilegeEscalation,
+        Family::Governance,
+    ])
 }
 
 /// What the detectors share for one event.
@@ -177,19 +224,29 @@ pub(crate) fn novelty(event: &mut Event<'_, '_>, baseline: &Baseline) -> bool {
         let class_new = r.class.is_none_or(|id| !baseline.knows_class(id));
         let class_families = if class_new { r.class_families } else { Families::NONE };
         let families = r.object_families(class_families);
-        let score = novelty_score(
-            config,
-            config.novel_resource_weight,
-            baseline.habits[HABIT_RESOURCE],
-            new_danger(families),
-            r.resource_users,
-        );
+        // A new file next to the ones it works on is routine; one in a place neither
+        // it nor its parent ever held is measured against how often the agent
+        // wanders, and a change made there (delete, grant, install) weighs as a
+        // dangerous family new to it, whatever it did elsewhere.
+        let far = is_far(baseline, &r);
+        let (weight, habit, danger) = if far {
+            let changes = r.intent_families.intersection(writes_only());
+            (
+                config.novel_location_weight,
+                baseline.habits[HABIT_LOCATION],
+                new_danger(families).union(changes),
+            )
+        } else {
+            (config.novel_resource_weight, baseline.habits[HABIT_RESOURCE], new_danger(families))
+        };
+        let score = novelty_score(config, weight, habit, danger, r.resource_users);
         let explanation = format!(
-            "agent `{}` touched resource `{}` (class `{}`{}) for the first time; its baseline holds {} resources learned from {} events, and {}",
+            "agent `{}` touched resource `{}` (class `{}`{}) for the first time{}; its baseline holds {} resources learned from {} events, and {}",
             event.agent(),
             o.resource,
             o.resource_class,
             if class_new { ", also new to it" } else { "" },
+            if far { ", in a place it never worked in" } else { "" },
             baseline.resources.len(),
             learned,
             fleet_words(r.resource_users)
@@ -226,6 +283,12 @@ pub(crate) fn novelty(event: &mut Event<'_, '_>, baseline: &Baseline) -> bool {
         event.report(FindingKind::NewDestination, score, true, name, explanation);
     }
     any_new
+}
+
+/// Whether the event's resource is in a location neither the agent nor the
+/// location's parent ever held.
+pub(crate) fn is_far(baseline: &Baseline, r: &Resolved) -> bool {
+    !baseline.knows_location(r.location) && r.parent.is_none_or(|p| !baseline.knows_location(p))
 }
 
 /// A burst: this minute's events far above the agent's own per-minute norm.
@@ -372,6 +435,95 @@ pub(crate) fn chains(event: &mut Event<'_, '_>, agent: &mut AgentState, slot: us
     }
 }
 
+/// How unfamiliar an event's object is to the agent, before it is learned: 1 for a
+/// class it never touched; for a resource in a place it never worked in, the
+/// surprise of that (from how often it wanders); for a new resource nearby, the
+/// surprise of a new resource; 0 for one it knows.
+fn source_novelty(b: &Baseline, r: &Resolved) -> f32 {
+    if r.class.is_none_or(|id| !b.knows_class(id)) {
+        1.0
+    } else if is_far(b, r) {
+        surprise(b.habits[HABIT_LOCATION])
+    } else if r.resource.is_none_or(|id| !b.knows_resource(id)) {
+        surprise(b.habits[HABIT_RESOURCE])
+    } else {
+        0.0
+    }
+}
+
+/// Source novelty below this says nothing a data flow should report: an agent
+/// that meets a new resource more often than once in 16 events (a support agent
+/// looking customers up) reading one more is its work, not a new source.
+const SOURCE_NOVELTY_MIN: f32 = 0.5;
+
+/// The session's fan-out if it now sends to the destination hashed `destination`:
+/// one more when it differs from the last one since the sensitive read.
+fn next_fan_out(session: &Session, destination: u32) -> u8 {
+    if destination == session.last_destination { session.fan_out } else { session.fan_out.saturating_add(1) }
+}
+
+/// Data flow: a send (an event with destinations) after the session read sensitive
+/// data — credentials, restricted or bulk data. Reports a send carrying a kind of
+/// data the agent never sent to such a destination (one new to it, or one it knew),
+/// and a send to a new destination that makes more distinct destinations after one
+/// sensitive read than the agent ever sent one read to.
+pub(crate) fn data_flow(event: &mut Event<'_, '_>, agent: &AgentState, slot: usize) {
+    let (config, r) = (event.config, *event.resolved);
+    if !r.is_send() || !event.enforced {
+        return;
+    }
+    let Some(session) = agent.sessions.get(slot) else { return };
+    if session.taint == Families::NONE {
+        return;
+    }
+    let b = &agent.baseline;
+    let any_new = r.destinations().iter().any(|(id, _)| id.is_none_or(|id| !b.knows_destination(id)));
+    let flowed = if any_new { b.flows_new } else { b.flows_new.union(b.flows_known) };
+    let unexplained = session.taint.without(flowed);
+    let o = event.observation;
+    let destination = o.destinations.first().map_or("", String::as_str);
+    let weight = if any_new { config.data_flow_score } else { config.data_flow_known_score };
+    // Two ways a flow is new: the kind of data never went to such a destination, or
+    // the data came from somewhere the agent does not read (its own exports, a
+    // ledger it never opened) even if it sends records like it all day.
+    let novelty = f32::from(session.taint_novelty) / 255.0;
+    let by_source = if novelty >= SOURCE_NOVELTY_MIN { weight * novelty } else { 0.0 };
+    let by_kind = if unexplained != Families::NONE { weight } else { 0.0 };
+    if by_kind > 0.0 || by_source > 0.0 {
+        let why = if by_kind >= by_source {
+            format!(
+                "in {} events it never sent data of kind {unexplained} to {}",
+                b.events,
+                if any_new { "a destination new to it" } else { "any destination" }
+            )
+        } else {
+            format!(
+                "the data came from a resource unfamiliar to it (novelty {novelty:.2}, from how often it meets new ones)"
+            )
+        };
+        let explanation = format!(
+            "agent `{}` sent to `{destination}` ({}) with `{}` after reading data of kind {} in session `{}`; {why}",
+            o.agent,
+            if any_new { "new to it" } else { "a destination it knows" },
+            o.intent,
+            session.taint,
+            o.session,
+        );
+        event.report(FindingKind::DataFlow, by_kind.max(by_source), true, destination, explanation);
+    }
+    let fan_out = next_fan_out(session, r.destination_hash);
+    let sensitive = session.taint.intersects(Families::sensitive_data());
+    if any_new && sensitive && fan_out > b.fan_out_max {
+        // A limit seen over many sensitive reads is a habit; over two, a guess.
+        let confidence = (f32::from(b.flow_sends) / f32::from(config.fan_out_sends_min.max(1))).min(1.0);
+        let explanation = format!(
+            "agent `{}` sent to `{destination}` with `{}`, the {fan_out}th distinct destination since it last read sensitive data in session `{}`; in {} sends after such a read it never sent one to more than {}",
+            o.agent, o.intent, o.session, b.flow_sends, b.fan_out_max
+        );
+        event.report(FindingKind::FanOut, config.fan_out_score * confidence, true, destination, explanation);
+    }
+}
+
 /// What one event added to a baseline, so the engine can count the fleet's users.
 #[derive(Debug, Default)]
 pub(crate) struct Learned {
@@ -400,6 +552,7 @@ pub(crate) fn learn(
     if b.events == 0 {
         b.first_ms = at_unix_ms;
     }
+    let source_novelty = source_novelty(b, resolved);
     let known_intent = resolved.intent.and_then(|id| b.intent_index(id));
     b.habit(HABIT_INTENT, known_intent.is_none(), alpha);
     let index = resolved.intent.and_then(|id| b.learn_intent(id)).unwrap_or(NO_INTENT);
@@ -432,7 +585,36 @@ pub(crate) fn learn(
     if resolved.destination_count > 0 {
         b.habit(HABIT_DESTINATION, any_new, alpha);
     }
+    let far = is_far(b, resolved);
+    b.habit(HABIT_LOCATION, far, alpha);
+    b.learn_location(resolved.location);
+    if let Some(parent) = resolved.parent {
+        b.learn_location(parent);
+    }
     let Some(session) = agent.sessions.get_mut(slot) else { return out };
+    // Data flow: a send carries what the session read; a read of sensitive data
+    // starts a new count of the destinations it goes to.
+    if resolved.is_send() {
+        if any_new {
+            b.flows_new = b.flows_new.union(session.taint);
+        } else {
+            b.flows_known = b.flows_known.union(session.taint);
+        }
+        if session.taint.intersects(Families::sensitive_data()) {
+            session.fan_out = next_fan_out(session, resolved.destination_hash);
+            session.last_destination = resolved.destination_hash;
+            b.fan_out_max = b.fan_out_max.max(session.fan_out);
+            b.flow_sends = b.flow_sends.saturating_add(1);
+        }
+    } else {
+        let read = resolved.families().intersection(Families::flow());
+        session.taint = session.taint.union(read);
+        if read.intersects(Families::sensitive_data()) {
+            session.fan_out = 0;
+            session.last_destination = 0;
+            session.taint_novelty = session.taint_novelty.max((source_novelty * 255.0).round() as u8);
+        }
+    }
     if session.last_intent != NO_INTENT && index != NO_INTENT {
         let new = b.learn_transition(session.last_intent, index);
         b.habit(HABIT_TRANSITION, new, alpha);

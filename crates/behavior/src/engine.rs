@@ -14,7 +14,7 @@ use crate::finding::{BreakerAction, BreakerState, Finding, FindingKind, Outcome}
 use crate::fleet::{Arrival, Fleet};
 use crate::interner::Shared;
 use crate::limits::{DESTINATIONS_PER_OBSERVATION_MAX, SHARDS};
-use crate::taxonomy::{Families, Target};
+use crate::taxonomy::{Families, Family, Target};
 
 /// One event as the engine sees it. The server builds it from the decision or the
 /// telemetry event; every string is borrowed.
@@ -160,8 +160,12 @@ impl Engine {
     fn resolve(&self, o: &Observation<'_>) -> Resolved {
         let (intent, mut intent_families) = self.classified(&self.names.intents, o.intent, Target::Intent);
         // Listing crontabs is not persistence: a read-only intent cannot be in a
-        // family that needs a change, whatever else its name matches.
-        if intent_families.has(crate::taxonomy::Family::ReadOnly) {
+        // family that needs a change, whatever else its name matches. An intent whose
+        // name also says it changes something is not read-only.
+        if intent_families.has(Family::Mutating) {
+            intent_families = intent_families.without(Families::of(&[Family::ReadOnly]));
+        }
+        if intent_families.has(Family::ReadOnly) {
             intent_families = intent_families.without(detect::writes_only());
         }
         let (resource, resource_families) =
@@ -170,6 +174,7 @@ impl Engine {
         let class_slot =
             class.and_then(|id| self.names.classes.read().aux(id).checked_sub(1)).map(|s| s as usize);
         let users = |names: &Shared, id: Option<u32>| id.map_or(0, |id| names.read().aux(id));
+        let (location, parent) = detect::location_hash(o.resource);
         let mut resolved = Resolved {
             intent,
             intent_families,
@@ -182,6 +187,9 @@ impl Engine {
             class_slot,
             destinations: [(None, 0); DESTINATIONS_PER_OBSERVATION_MAX],
             destination_count: o.destinations.len().min(DESTINATIONS_PER_OBSERVATION_MAX),
+            location,
+            parent,
+            destination_hash: o.destinations.first().map_or(0, |d| detect::fnv32(&[d.as_bytes()])),
         };
         for (slot, name) in resolved.destinations.iter_mut().zip(o.destinations) {
             let id = self.names.destinations.id(name, |_| Families::NONE);
@@ -257,8 +265,13 @@ impl Engine {
             && now.saturating_sub(session.last_ms) > self.config.chain_idle_ms_max
         {
             session.progress = 0;
+            session.taint = Families::NONE;
+            session.fan_out = 0;
+            session.last_destination = 0;
+            session.taint_novelty = 0;
         }
         detect::chains(&mut event, agent, slot, new_destination);
+        detect::data_flow(&mut event, agent, slot);
         let learned = detect::learn(&self.config, agent, slot, &resolved, now);
         if let Some(id) = learned.intent {
             self.names.intents.read().add_aux(id, 1);

@@ -18,16 +18,19 @@ pub enum Detector {
     Sequence,
     /// The agent acting on its own governance.
     SelfGovernance,
+    /// Sensitive data read in a session going somewhere it never went.
+    DataFlow,
 }
 
 impl Detector {
     /// Every detector.
-    pub const ALL: [Detector; 5] = [
+    pub const ALL: [Detector; 6] = [
         Detector::Novelty,
         Detector::Rate,
         Detector::FleetSurge,
         Detector::Sequence,
         Detector::SelfGovernance,
+        Detector::DataFlow,
     ];
 
     /// The detector's name, as logged.
@@ -38,6 +41,7 @@ impl Detector {
             Detector::FleetSurge => "fleet_surge",
             Detector::Sequence => "sequence",
             Detector::SelfGovernance => "self_governance",
+            Detector::DataFlow => "data_flow",
         }
     }
 }
@@ -71,6 +75,12 @@ pub enum FindingKind {
     HeldByBreaker,
     /// The action would change the agent's own policy, budget, baseline or credentials.
     SelfGovernance,
+    /// A send carrying a kind of sensitive data (read earlier in the session) the
+    /// agent never sent to such a destination.
+    DataFlow,
+    /// A send to one more distinct new destination after one sensitive read than the
+    /// agent ever made.
+    FanOut,
 }
 
 impl FindingKind {
@@ -84,13 +94,15 @@ impl FindingKind {
             FindingKind::RareTransition | FindingKind::Chain => Detector::Sequence,
             FindingKind::SurgeTripped | FindingKind::HeldByBreaker => Detector::FleetSurge,
             FindingKind::SelfGovernance => Detector::SelfGovernance,
+            FindingKind::DataFlow | FindingKind::FanOut => Detector::DataFlow,
         }
     }
 
     /// The slot of risk this kind adds to, `0..8`. A new intent and a new resource
     /// share one (both say "doing something it has not done"; a new tool usually
-    /// brings a new resource), so they do not compound; every other kind is its own
-    /// evidence.
+    /// brings a new resource), so they do not compound; so do a chain and a data flow
+    /// (a sensitive read then a send is what `collect-exfiltrate` is); every other
+    /// kind is its own evidence.
     pub fn risk_slot(self) -> usize {
         match self {
             FindingKind::NewIntent | FindingKind::NewResource => 0,
@@ -98,7 +110,7 @@ impl FindingKind {
             FindingKind::Burst => 2,
             FindingKind::OffHours => 3,
             FindingKind::RareTransition => 4,
-            FindingKind::Chain => 5,
+            FindingKind::Chain | FindingKind::DataFlow | FindingKind::FanOut => 5,
             FindingKind::SurgeTripped | FindingKind::HeldByBreaker => 6,
             FindingKind::SelfGovernance => 7,
         }
@@ -117,6 +129,8 @@ impl FindingKind {
             FindingKind::SurgeTripped => "surge_tripped",
             FindingKind::HeldByBreaker => "held_by_breaker",
             FindingKind::SelfGovernance => "self_governance",
+            FindingKind::DataFlow => "data_flow",
+            FindingKind::FanOut => "fan_out",
         }
     }
 }

@@ -12,6 +12,8 @@ pub const INTENTS_PER_AGENT_MAX: usize = 255;
 pub const RESOURCES_PER_AGENT_MAX: usize = 256;
 /// Distinct resource classes remembered per agent.
 pub const CLASSES_PER_AGENT_MAX: usize = 64;
+/// Distinct resource locations (and their parents) remembered per agent.
+pub const LOCATIONS_PER_AGENT_MAX: usize = 128;
 /// Distinct destinations remembered per agent.
 pub const DESTINATIONS_PER_AGENT_MAX: usize = 256;
 /// Distinct intent-to-intent transitions remembered per agent.

@@ -10,9 +10,13 @@ use std::sync::Arc;
 
 use warden_core::Clock;
 
-use crate::baseline::{AgentState, Baseline, NO_INTENT, RISK_KINDS, Rate, Risk, Session};
+use crate::baseline::{
+    AgentState, Baseline, HABIT_LOCATION, HABIT_RESOURCE, HABITS, NO_INTENT, RISK_KINDS, Rate, Risk, Session,
+    insert,
+};
 use crate::codec::{Reader, Writer};
 use crate::config::Config;
+use crate::detect::location_hash;
 use crate::engine::{Engine, lock};
 use crate::error::SnapshotError;
 use crate::finding::BreakerState;
@@ -20,15 +24,20 @@ use crate::fleet::{ClassState, Fleet};
 use crate::interner::Interner;
 use crate::limits::{
     CLASSES_PER_AGENT_MAX, DESTINATIONS_PER_AGENT_MAX, FLEET_CLASSES_MAX, INTENTS_PER_AGENT_MAX,
-    NAME_BYTES_MAX, NAMES_PER_KIND_MAX, RESOURCES_PER_AGENT_MAX, SESSIONS_PER_AGENT_MAX, SNAPSHOT_AGENTS_MAX,
-    SURGE_BUCKETS, TRANSITIONS_PER_AGENT_MAX,
+    LOCATIONS_PER_AGENT_MAX, NAME_BYTES_MAX, NAMES_PER_KIND_MAX, RESOURCES_PER_AGENT_MAX,
+    SESSIONS_PER_AGENT_MAX, SNAPSHOT_AGENTS_MAX, SURGE_BUCKETS, TRANSITIONS_PER_AGENT_MAX,
 };
 use crate::taxonomy::{Families, Target};
 
 const AGENT_MAGIC: &[u8; 4] = b"WBAG";
 const ENGINE_MAGIC: &[u8; 4] = b"WBEN";
-/// The snapshot format this build writes and reads.
-pub const SNAPSHOT_VERSION: u8 = 1;
+/// The snapshot format this build writes. It also reads version 1 (before
+/// locations and data flows): an agent restored from it gets its locations from its
+/// resources and counts every data flow and fan-out as already seen, so the data-flow
+/// detector stays quiet for it rather than report what it did all along.
+pub const SNAPSHOT_VERSION: u8 = 2;
+/// The oldest snapshot format this build reads.
+const SNAPSHOT_VERSION_MIN: u8 = 1;
 
 /// How names are written: as strings (one agent, self-contained) or as ids into the
 /// engine snapshot's name tables.
@@ -46,15 +55,16 @@ enum Kind {
     Destination,
 }
 
-fn header(r: &mut Reader<'_>, magic: &'static [u8; 4], expected: &'static str) -> Result<(), SnapshotError> {
+/// Checks the magic and returns the version.
+fn header(r: &mut Reader<'_>, magic: &'static [u8; 4], expected: &'static str) -> Result<u8, SnapshotError> {
     if r.take(4).ok() != Some(magic.as_slice()) {
         return Err(SnapshotError::Magic { expected });
     }
     let version = r.u8()?;
-    if version != SNAPSHOT_VERSION {
+    if !(SNAPSHOT_VERSION_MIN..=SNAPSHOT_VERSION).contains(&version) {
         return Err(SnapshotError::Version { found: version, supported: SNAPSHOT_VERSION });
     }
-    Ok(())
+    Ok(version)
 }
 
 impl Engine {
@@ -177,6 +187,14 @@ impl Engine {
         }
         w.varint(u64::from(b.chains_known));
         w.varint(u64::from(b.families_seen.0));
+        w.varint(b.locations.len() as u64);
+        for l in &b.locations {
+            w.varint(u64::from(*l));
+        }
+        w.varint(u64::from(b.flows_new.0));
+        w.varint(u64::from(b.flows_known.0));
+        w.u8(b.fan_out_max);
+        w.varint(u64::from(b.flow_sends));
         for s in &a.sessions {
             w.varint(s.key);
             w.signed(s.last_ms);
@@ -201,11 +219,21 @@ impl Engine {
                     }
                 }
             }
+            w.varint(u64::from(s.taint.0));
+            w.u8(s.fan_out);
+            w.varint(u64::from(s.last_destination));
+            w.u8(s.taint_novelty);
         }
         write_risk(w, &a.risk);
     }
 
-    fn read_agent(&self, r: &mut Reader<'_>, id: u32, mode: Mode) -> Result<Box<AgentState>, SnapshotError> {
+    fn read_agent(
+        &self,
+        r: &mut Reader<'_>,
+        id: u32,
+        mode: Mode,
+        version: u8,
+    ) -> Result<Box<AgentState>, SnapshotError> {
         let mut b = Baseline {
             events: r.u32()?,
             first_ms: r.signed()?,
@@ -246,14 +274,27 @@ impl Engine {
         let (minutes, flagged_minute) = (r.u32()?, r.u32()?);
         let (mean, variance) = (r.f32()?.max(0.0), r.f32()?.max(0.0));
         b.rate = Rate { minute, count, previous, mean, variance, minutes, flagged_minute };
-        for h in &mut b.habits {
+        let habits = if version == 1 { HABIT_LOCATION } else { HABITS };
+        for h in b.habits.iter_mut().take(habits) {
             *h = r.unit()?;
         }
         b.chains_known =
             u16::try_from(r.varint()?).map_err(|_| SnapshotError::Corrupt("chain bits are too large"))?;
-        b.families_seen = Families(
-            u16::try_from(r.varint()?).map_err(|_| SnapshotError::Corrupt("family bits are too large"))?,
-        );
+        b.families_seen = read_families(r)?;
+        if version == 1 {
+            self.upgrade_v1(&mut b);
+        } else {
+            let locations = r.len(LOCATIONS_PER_AGENT_MAX)?;
+            b.locations = (0..locations).map(|_| r.u32()).collect::<Result<_, _>>()?;
+            if b.locations.windows(2).any(|p| matches!(p, [x, y] if x >= y)) {
+                return Err(SnapshotError::Corrupt("locations are not sorted"));
+            }
+            b.flows_new = read_families(r)?;
+            b.flows_known = read_families(r)?;
+            b.fan_out_max = r.u8()?;
+            b.flow_sends = u16::try_from(r.varint()?)
+                .map_err(|_| SnapshotError::Corrupt("a send count is too large"))?;
+        }
         let mut sessions = [Session::default(); SESSIONS_PER_AGENT_MAX];
         for s in &mut sessions {
             s.key = r.varint()?;
@@ -271,9 +312,33 @@ impl Engine {
                 Mode::Ids => r.varint()?,
                 Mode::Names => self.read_session_classes(r)?,
             };
+            if version > 1 {
+                s.taint = read_families(r)?;
+                s.fan_out = r.u8()?;
+                s.last_destination = r.u32()?;
+                s.taint_novelty = r.u8()?;
+            }
         }
         let risk = read_risk(r)?;
         Ok(Box::new(AgentState { id, baseline: b, sessions, risk }))
+    }
+
+    /// What a version-1 snapshot did not hold: locations come from the resources;
+    /// every data flow and fan-out counts as seen.
+    fn upgrade_v1(&self, b: &mut Baseline) {
+        b.habits[HABIT_LOCATION] = b.habits[HABIT_RESOURCE];
+        let names = self.names.resources.read();
+        for id in &b.resources {
+            let (location, parent) = location_hash(names.name(*id));
+            insert(&mut b.locations, location, LOCATIONS_PER_AGENT_MAX);
+            if let Some(parent) = parent {
+                insert(&mut b.locations, parent, LOCATIONS_PER_AGENT_MAX);
+            }
+        }
+        b.flows_new = Families::sensitive_data();
+        b.flows_known = Families::sensitive_data();
+        b.fan_out_max = u8::MAX;
+        b.flow_sends = u16::MAX;
     }
 
     fn read_session_classes(&self, r: &mut Reader<'_>) -> Result<u64, SnapshotError> {
@@ -311,13 +376,13 @@ impl Engine {
     /// the engine holds for it.
     pub fn restore_agent(&self, agent: &str, bytes: &[u8]) -> Result<(), SnapshotError> {
         let mut r = Reader::new(bytes);
-        header(&mut r, AGENT_MAGIC, "WBAG")?;
+        let version = header(&mut r, AGENT_MAGIC, "WBAG")?;
         let id = self
             .names
             .agents
             .id(agent, |_| Families::NONE)
             .ok_or(SnapshotError::Corrupt("the engine has no room for more agents"))?;
-        let state = self.read_agent(&mut r, id, Mode::Names)?;
+        let state = self.read_agent(&mut r, id, Mode::Names, version)?;
         if !r.is_empty() {
             return Err(SnapshotError::Corrupt("bytes follow the agent"));
         }
@@ -400,7 +465,7 @@ impl Engine {
         let engine =
             Engine::new(config, clock).map_err(|_| SnapshotError::Corrupt("the configuration is invalid"))?;
         let mut r = Reader::new(bytes);
-        header(&mut r, ENGINE_MAGIC, "WBEN")?;
+        let version = header(&mut r, ENGINE_MAGIC, "WBEN")?;
         let chains = r.len(crate::limits::CHAINS_MAX)?;
         let expected = engine.config.taxonomy.chains.len();
         let mut same = chains == expected;
@@ -437,7 +502,7 @@ impl Engine {
             if id as usize >= known_agents {
                 return Err(SnapshotError::Corrupt("an agent id is unknown"));
             }
-            let state = engine.read_agent(&mut r, id, Mode::Ids)?;
+            let state = engine.read_agent(&mut r, id, Mode::Ids, version)?;
             // Fleet user counts were restored with the names.
             engine.shard(state.id).insert(state);
         }
@@ -472,6 +537,10 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+fn read_families(r: &mut Reader<'_>) -> Result<Families, SnapshotError> {
+    u16::try_from(r.varint()?).map(Families).map_err(|_| SnapshotError::Corrupt("family bits are too large"))
 }
 
 fn write_risk(w: &mut Writer, risk: &Risk) {

@@ -39,13 +39,21 @@ pub enum Family {
     /// The resource holds sensitive data or control (restricted, secret, prod control plane).
     Sensitive = 11,
     /// The intent only reads: a resource's persistence, evasion or impact families do
-    /// not apply to it (reading a crontab is not persistence).
+    /// not apply to it (reading a crontab is not persistence), nor do the privilege
+    /// escalation or governance its name suggests (listing roles grants nothing).
     ReadOnly = 12,
+    /// The intent's name also says it changes something (`grant`, `create`, `update`…):
+    /// it is not read-only whatever else its name matches (`iam.grant_read`,
+    /// `budget.update`).
+    Mutating = 13,
+    /// The resource holds content from outside the organization (web pages, inbound
+    /// mail): what an injected instruction rides in on.
+    Untrusted = 14,
 }
 
 impl Family {
     /// Every family, in bit order.
-    pub const ALL: [Family; 13] = [
+    pub const ALL: [Family; 15] = [
         Family::Discovery,
         Family::CredentialAccess,
         Family::Collection,
@@ -59,6 +67,8 @@ impl Family {
         Family::Governance,
         Family::Sensitive,
         Family::ReadOnly,
+        Family::Mutating,
+        Family::Untrusted,
     ];
 
     /// The family's name as written in rules.
@@ -77,6 +87,8 @@ impl Family {
             Family::Governance => "governance",
             Family::Sensitive => "sensitive",
             Family::ReadOnly => "read_only",
+            Family::Mutating => "mutating",
+            Family::Untrusted => "untrusted",
         }
     }
 }
@@ -136,6 +148,18 @@ impl Families {
             Family::Governance,
             Family::Sensitive,
         ])
+    }
+
+    /// Families of data whose reading taints a session: what is sent after it may
+    /// carry it (credentials, bulk or restricted data).
+    pub fn sensitive_data() -> Families {
+        Families::of(&[Family::CredentialAccess, Family::Collection, Family::Sensitive])
+    }
+
+    /// Families a session's data flows are tracked by: sensitive data, and untrusted
+    /// content (a send after it may be an injected instruction's).
+    pub fn flow() -> Families {
+        Families::sensitive_data().union(Families::of(&[Family::Untrusted]))
     }
 }
 
@@ -510,6 +534,39 @@ impl Default for Taxonomy {
             ],
         ));
         all.extend(rules(
+            Intent,
+            Mutating,
+            &[
+                "*grant*",
+                "*create*",
+                "*update*",
+                "*write*",
+                "*delete*",
+                "*remove*",
+                "*.set*",
+                "*set_*",
+                "*put*",
+                "*post*",
+                "*install*",
+                "*.assign",
+                "*assign_*",
+                "*_assign*",
+                "*.add*",
+                "*add_*",
+                "*insert*",
+                "*drop*",
+                "*modify*",
+                "*edit*",
+                "*patch*",
+                "*upload*",
+                "*send*",
+                "*revoke*",
+                "*attach*",
+                "*enable*",
+                "*disable*",
+            ],
+        ));
+        all.extend(rules(
             Resource,
             Collection,
             &["*payroll*", "*salary*", "*customer*export*", "*ssn*", "*pii*"],
@@ -521,6 +578,8 @@ impl Default for Taxonomy {
         ));
         all.extend(rules(Resource, DefenseEvasion, &["*audit*", "*otel*", "*telemetry*", "*.git/hooks*"]));
         all.extend(rules(Class, Sensitive, &["*restricted*", "*secret*", "prod/control*"]));
+        all.extend(rules(Class, Untrusted, &["external/*"]));
+        all.extend(rules(Resource, Untrusted, &["web:*", "mailbox:*", "*inbox*"]));
         all.extend(rules(Class, Collection, &["*restricted*"]));
         Taxonomy { rules: all, chains: default_chains() }
     }
