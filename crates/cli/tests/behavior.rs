@@ -139,11 +139,12 @@ impl Warden {
     }
 
     fn post(&self, path: &str, bearer: &str, body: &Value) -> (u16, Value) {
-        let mut r = http_agent()
-            .post(&format!("{}{path}", self.url))
-            .header("authorization", &format!("Bearer {bearer}"))
-            .send_json(body)
-            .unwrap();
+        let mut request = http_agent().post(&format!("{}{path}", self.url));
+        // An empty bearer sends no credential at all.
+        if !bearer.is_empty() {
+            request = request.header("authorization", &format!("Bearer {bearer}"));
+        }
+        let mut r = request.send_json(body).unwrap();
         (r.status().as_u16(), r.body_mut().read_json().unwrap_or(Value::Null))
     }
 
@@ -520,28 +521,84 @@ fn learning_survives_kill_9_by_replay_and_a_graceful_stop_by_snapshot() {
     w.stop();
 }
 
-/// Self-reported telemetry is logged but not learned from: the endpoint does not
-/// authenticate the agent an event names (see the next test), so the engine learns
-/// only from what Warden itself decided.
+/// One self-reported event of `agent` in `session`.
+fn report(agent: &str, session: &str, n: usize, action: &str) -> Value {
+    json!({"agent_id": agent, "session_id": session, "timestamp": "2025-06-01T12:00:00Z",
+           "action_type": action, "outcome": "success", "axiom_hash": format!("sha256:{n:064x}")})
+}
+
+/// Anonymous telemetry is logged as `self_reported` and not learned from: nothing
+/// vouches for the agent it names (see the next test). Under the agent's own session
+/// token it is logged as `self_reported_authenticated` and learned; a departure in
+/// it is an `anomaly` in the log; what it taught survives `kill -9`. A token cannot
+/// report for another agent or session, a bad token is a 401, and nothing of a
+/// refused batch is written.
 #[test]
-fn self_reported_telemetry_is_logged_not_learned() {
+fn telemetry_is_learned_only_under_the_agents_own_token_and_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let w = Warden::start(dir.path(), LEARNING);
     let agent = w.agent();
-    let events: Vec<Value> = (0..6)
-        .map(|n| {
-            json!({"agent_id": agent.id, "session_id": "sess_reported1", "timestamp": "2025-06-01T12:00:00Z",
-                   "action_type": if n % 2 == 0 { "read" } else { "write" }, "outcome": "success",
-                   "axiom_hash": format!("sha256:{n:064x}")})
-        })
-        .collect();
-    let (status, v) = w.post("/v1/telemetry/submit", "", &json!({"events": events}));
+    let session = w.session(&agent);
+    let token = w.token(&agent, &session);
+    let kinds = |n: usize| if n % 2 == 0 { "read" } else { "write" };
+
+    let anonymous: Vec<Value> = (0..6).map(|n| report(&agent.id, &session, n, kinds(n))).collect();
+    let (status, v) = w.post("/v1/telemetry/submit", "", &json!({"events": anonymous}));
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["entries"].as_array().map(Vec::len), Some(6), "{v}");
-    assert!(w.behavior(&agent.id)["baseline"].is_null(), "telemetry is not learned");
+    assert!(w.behavior(&agent.id)["baseline"].is_null(), "anonymous telemetry is not learned");
+
+    let from = w.log_size();
+    let own: Vec<Value> = (0..30).map(|n| report(&agent.id, &session, 100 + n, kinds(n))).collect();
+    let (status, v) = w.post("/v1/telemetry/submit", &token, &json!({"events": own}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(w.baseline_events(&agent.id), 30, "authenticated telemetry is learned");
+    let logged = w.entries_from(from);
+    assert!(
+        logged
+            .iter()
+            .filter(|(_, e)| e["kind"] == "telemetry")
+            .all(|(_, e)| e["source"] == "self_reported_authenticated"),
+        "{logged:?}"
+    );
+
+    // Past the learning period (20 events), a kind of action it never reported.
+    let from = w.log_size();
+    let (status, v) = w.post("/v1/telemetry/submit", &token, &report(&agent.id, &session, 999, "delete"));
+    assert_eq!(status, 200, "{v}");
+    let logged = w.entries_from(from);
+    let found = anomalies(&logged);
+    assert!(!found.is_empty(), "a new kind of self-reported action is an anomaly: {logged:?}");
+    assert_eq!(found[0]["actor"], agent.id.as_str());
+    assert_eq!(found[0]["details"]["finding"], "new_intent", "{}", found[0]);
+    assert!(found[0]["details"]["decision_id"].is_null(), "no decision behind it: {}", found[0]);
+    assert!(w.behavior(&agent.id)["risk"].as_f64().unwrap_or(0.0) > 0.0, "{}", w.behavior(&agent.id));
+
+    let before = w.behavior(&agent.id)["baseline"].clone();
     w.kill9();
     let w = Warden::start(dir.path(), LEARNING);
-    assert!(w.behavior(&agent.id)["baseline"].is_null(), "nor replayed");
+    assert_eq!(w.behavior(&agent.id)["baseline"], before, "what telemetry taught survives kill -9");
+
+    // A token reports only for its own agent and session, and must be valid (a new
+    // one: the restarted server listens on another port, so it is another issuer).
+    let token = w.token(&agent, &session);
+    let size = w.log_size();
+    let other = w.agent();
+    let cases = [
+        (report(&other.id, &session, 1, "read"), "events[0].agent_id"),
+        (report(&agent.id, "sess_someoneelse", 1, "read"), "events[0].session_id"),
+    ];
+    for (event, field) in cases {
+        let (status, v) = w.post("/v1/telemetry/submit", &token, &json!({"events": [event]}));
+        assert_eq!((status, v["fields"][0]["field"].as_str()), (400, Some(field)), "{v}");
+    }
+    let (status, v) = w.post(
+        "/v1/telemetry/submit",
+        "not-a-token",
+        &json!({"events": [report(&agent.id, &session, 1, "read")]}),
+    );
+    assert_eq!(status, 401, "{v}");
+    assert_eq!(w.log_size(), size + 1, "only the second agent's registration was written");
 }
 
 /// `POST /v1/telemetry/submit` takes no credential, and what it reports is observed

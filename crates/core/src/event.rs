@@ -143,8 +143,12 @@ pub struct TelemetryEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
-    /// The agent (or its framework) told us; not observed by Warden.
+    /// Somebody told us, naming an agent, without a credential: not observed by
+    /// Warden, and nothing vouches that the named agent sent it.
     SelfReported,
+    /// The agent told us under its own session token: not observed by Warden, but
+    /// sent by the agent and session it names.
+    SelfReportedAuthenticated,
     /// Warden observed it at the gateway; authoritative.
     Gateway,
 }

@@ -306,7 +306,14 @@ pub async fn decide_action(
             let mut leaves = vec![if allowed { leaf.with_charge(&sid, charge) } else { leaf }];
             // Every anomaly is an event, committed with the decision it came with.
             leaves.extend(judgement.findings.iter().filter_map(|f| {
-                behavior::anomaly_leaf(f, &agent.id, &sid, &decision_id, judgement.risk, &event.received_at)
+                behavior::anomaly_leaf(
+                    f,
+                    &agent.id,
+                    &sid,
+                    Some(&decision_id),
+                    judgement.risk,
+                    &event.received_at,
+                )
             }));
             leaves
         });

@@ -10,9 +10,13 @@
 //! observed again (and operators' breaker resets applied again, in log order), so a
 //! `kill -9` loses no learning: the log is the source of truth.
 //!
-//! Self-reported telemetry is logged but not learned from: the telemetry endpoint
-//! does not authenticate the agent it names, and learning from it would let anyone
-//! raise (or launder) another agent's risk.
+//! Self-reported telemetry is learned from only when the agent sent it under its own
+//! session token (`source: self_reported_authenticated`): anonymous telemetry names an
+//! agent nobody vouches for, and learning from it would let anyone raise (or
+//! launder) another agent's risk. What an agent reports is learned under intents,
+//! a resource and a class of its own ([`reported_observation`]), so it can raise the
+//! agent's risk (a new kind of action, a burst, off-hours work) but can never make
+//! an action Warden observes at the gateway look familiar.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use serde_json::{Value, json};
 use warden_behavior::{BreakerAction, Engine, Finding, Observation, Outcome};
 use warden_core::Clock;
 use warden_core::admin::{AdminEvent, DecisionEvent, Severity};
+use warden_core::event::{ActionType, LoggedEvent, Source};
 use warden_store::NewLeaf;
 use warden_store::log::Log;
 
@@ -156,7 +161,8 @@ impl Behavior {
         Ok(behavior)
     }
 
-    /// Observes every decision in the log from `from` to its current size.
+    /// Observes every decision and authenticated self-report in the log from `from`
+    /// to its current size, and applies operators' breaker resets in order.
     fn catch_up(&self, log: &Log, from: u64) -> Result<u64, warden_store::StoreError> {
         let size = log.sequenced_size();
         let mut at = from.min(size);
@@ -171,13 +177,23 @@ impl Behavior {
                     }
                     continue;
                 }
+                if let Ok(t) = serde_json::from_slice::<LoggedEvent>(&leaf) {
+                    if t.source == Source::SelfReportedAuthenticated {
+                        let intent = reported_intent(t.action_type);
+                        let at_ms = unix_ms(&t.received_at);
+                        let session = t.session_id.as_str();
+                        self.engine.observe(&reported_observation(
+                            t.agent_id.as_str(),
+                            session,
+                            at_ms,
+                            &intent,
+                        ));
+                        replayed += 1;
+                    }
+                    continue;
+                }
                 if let Ok(d) = serde_json::from_slice::<DecisionEvent>(&leaf) {
-                    let at_ms = time::OffsetDateTime::parse(
-                        &d.received_at,
-                        &time::format_description::well_known::Rfc3339,
-                    )
-                    .map(|t| t.unix_timestamp() * 1_000)
-                    .unwrap_or(0);
+                    let at_ms = unix_ms(&d.received_at);
                     self.engine.observe(&Observation {
                         agent: &d.actor,
                         session: &d.session_id,
@@ -273,12 +289,51 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The log leaf of one finding.
+/// When a logged event was received, Unix milliseconds (0 if unreadable: the
+/// server wrote it, so that does not happen).
+fn unix_ms(received_at: &str) -> i64 {
+    time::OffsetDateTime::parse(received_at, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp() * 1_000)
+        .unwrap_or(0)
+}
+
+/// The resource every self-report is learned under.
+pub const REPORTED_RESOURCE: &str = "reported:self";
+/// The resource class of self-reports: a fleet-surge unit of its own.
+pub const REPORTED_CLASS: &str = "self_reported";
+
+/// The intent a self-reported action type is learned under (`reported.write`).
+pub fn reported_intent(action_type: ActionType) -> String {
+    format!("reported.{}", action_type.as_str())
+}
+
+/// How the engine sees one authenticated self-report: in a namespace of its own,
+/// never claiming self-governance (only Warden's own view of an action can).
+pub fn reported_observation<'a>(
+    agent: &'a str,
+    session: &'a str,
+    at_unix_ms: i64,
+    intent: &'a str,
+) -> Observation<'a> {
+    Observation {
+        agent,
+        session,
+        at_unix_ms,
+        intent,
+        resource: REPORTED_RESOURCE,
+        resource_class: REPORTED_CLASS,
+        destinations: &[],
+        self_governance: false,
+    }
+}
+
+/// The log leaf of one finding: `decision_id` is the decision it came with, `None`
+/// for a finding on an authenticated self-report.
 pub fn anomaly_leaf(
     finding: &Finding,
     agent_id: &str,
     session_id: &str,
-    decision_id: &str,
+    decision_id: Option<&str>,
     risk: (f32, f32),
     received_at: &str,
 ) -> Option<NewLeaf> {

@@ -510,3 +510,22 @@ impl FromRequestParts<AppState> for AgentCall {
         Ok(Self { claims })
     }
 }
+
+/// A credential an endpoint takes but does not require (`POST /v1/telemetry/submit`):
+/// `None` when the request carries none; a credential that is sent must be valid,
+/// so a bad one is a 401, never a silent downgrade to anonymous.
+#[derive(Debug, Clone)]
+pub struct OptionalAgentCall(pub Option<AgentCall>);
+
+impl FromRequestParts<AppState> for OptionalAgentCall {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let sent = parts.headers.contains_key(header::AUTHORIZATION)
+            || parts.uri.query().is_some_and(|q| q.contains("access_token"));
+        if !sent {
+            return Ok(Self(None));
+        }
+        AgentCall::from_request_parts(parts, state).await.map(|call| Self(Some(call)))
+    }
+}

@@ -1,4 +1,11 @@
 //! `POST /v1/telemetry/submit`: self-reported events into the log.
+//!
+//! The credential is optional. Without one, events are logged as `self_reported`
+//! and not learned from: nothing vouches for the agent they name. With an agent's
+//! session token, every event must name that agent and session; they are logged as
+//! `self_reported_authenticated`, observed by the behavior engine (in a namespace of
+//! their own, see [`crate::behavior::reported_observation`]), and any finding is
+//! logged as an `anomaly` in the same append as the events.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -15,8 +22,9 @@ use warden_core::limits::{COMMITMENT_SALT_BYTES, LEAF_BYTES_MAX, TELEMETRY_BODY_
 use warden_core::{FieldError, TelemetryEvent};
 use warden_store::{ContextRecord, NewLeaf};
 
-use crate::AppState;
+use crate::credentials::{AgentCall, OptionalAgentCall};
 use crate::error::ApiError;
+use crate::{AppState, behavior};
 
 /// One accepted event.
 #[derive(Debug, Serialize)]
@@ -44,6 +52,7 @@ pub struct Submitted {
 /// Validates, commits and durably appends a submission.
 pub async fn submit(
     State(state): State<AppState>,
+    OptionalAgentCall(caller): OptionalAgentCall,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Submitted>, ApiError> {
@@ -57,12 +66,29 @@ pub async fn submit(
     let now = state.clock.now();
     let events = parse_submission(&body, now)
         .map_err(|fields| ApiError::InvalidRequest { message: summary(&fields), fields })?;
+    if let Some(call) = &caller {
+        check_caller(call, &events)?;
+    }
+    let source = if caller.is_some() { Source::SelfReportedAuthenticated } else { Source::SelfReported };
     let received_at = format_rfc3339(now);
     let expires_at = now.unix_timestamp() + i64::from(state.config.telemetry.context_retention_days) * 86_400;
     let mut leaves = Vec::with_capacity(events.len());
     let mut accepted = Vec::with_capacity(events.len());
+    let mut anomalies = Vec::new();
     for (i, event) in events.into_iter().enumerate() {
-        let (leaf, commitment) = to_leaf(event, &received_at, expires_at, i)?;
+        if source == Source::SelfReportedAuthenticated {
+            // Observed before it is logged, as a decided action is; the findings go
+            // into the same append, so none is acknowledged without its event.
+            let intent = behavior::reported_intent(event.action_type);
+            let at_ms = now.unix_timestamp() * 1_000;
+            let (agent, session) = (event.agent_id.as_str(), event.session_id.as_str());
+            let judgement =
+                state.behavior.judge(&behavior::reported_observation(agent, session, at_ms, &intent));
+            anomalies.extend(judgement.findings.iter().filter_map(|f| {
+                behavior::anomaly_leaf(f, agent, session, None, judgement.risk, &received_at)
+            }));
+        }
+        let (leaf, commitment) = to_leaf(event, source, &received_at, expires_at, i)?;
         accepted.push(Accepted {
             index: 0,
             leaf_hash: leaf.leaf_hash().to_base64(),
@@ -71,6 +97,7 @@ pub async fn submit(
         });
         leaves.push(leaf);
     }
+    leaves.append(&mut anomalies);
     let first = state.log.append(leaves).await?;
     for (offset, a) in accepted.iter_mut().enumerate() {
         a.index = first + offset as u64;
@@ -80,8 +107,37 @@ pub async fn submit(
 
 type Commitment = (String, [u8; COMMITMENT_SALT_BYTES]);
 
+/// An authenticated caller reports for itself only: its own agent and session.
+fn check_caller(call: &AgentCall, events: &[TelemetryEvent]) -> Result<(), ApiError> {
+    let agent = call.claims.sub.as_str();
+    let session = call.claims.sid.as_ref().map(|s| s.as_str()).unwrap_or_default();
+    let mut fields = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        if e.agent_id.as_str() != agent {
+            let message = format!(
+                "is `{}`, but the token is agent `{agent}`'s: an agent reports only for itself",
+                e.agent_id.as_str()
+            );
+            fields.push(FieldError { field: format!("events[{i}].agent_id"), message });
+        }
+        if e.session_id.as_str() != session {
+            let message = format!(
+                "is `{}`, but the token is session `{session}`'s: a token reports only for its session",
+                e.session_id.as_str()
+            );
+            fields.push(FieldError { field: format!("events[{i}].session_id"), message });
+        }
+    }
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidRequest { message: summary(&fields), fields })
+    }
+}
+
 fn to_leaf(
     event: TelemetryEvent,
+    source: Source,
     received_at: &str,
     expires_at: i64,
     position: usize,
@@ -101,7 +157,7 @@ fn to_leaf(
     }
     let logged = LoggedEvent {
         kind: "telemetry".into(),
-        source: Source::SelfReported,
+        source,
         axiom_hash: event.axiom_hash.clone().or_else(|| commitment.as_ref().map(|(c, _)| c.clone())),
         context_commitment: commitment.as_ref().map(|(c, _)| c.clone()),
         agent_id: event.agent_id,
