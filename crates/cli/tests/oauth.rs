@@ -6,18 +6,24 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{Signer, SigningKey};
 use hmac::Mac;
 use oauth2::basic::BasicClient;
-use oauth2::{ClientId, ClientSecret, HttpRequest, HttpResponse, Scope, TokenResponse, TokenUrl};
+use oauth2::{
+    AuthType, ClientId, ClientSecret, HttpRequest, HttpResponse, RequestTokenError, Scope, TokenResponse,
+    TokenUrl,
+};
 use serde_json::{Value, json};
 
 const WARDEN: &str = env!("CARGO_BIN_EXE_warden");
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 struct Warden {
     child: Child,
@@ -107,28 +113,50 @@ impl Warden {
         let client = BasicClient::new(ClientId::new(id.into()))
             .set_client_secret(ClientSecret::new(secret.into()))
             .set_token_uri(TokenUrl::new(format!("{}/oauth/token", self.url)).unwrap());
-        let http = |request: HttpRequest| -> Result<HttpResponse, std::io::Error> {
-            let (parts, body) = request.into_parts();
-            let mut builder = http_agent().post(&parts.uri.to_string());
-            for (name, value) in &parts.headers {
-                builder = builder.header(name.as_str(), value.to_str().unwrap());
-            }
-            let mut response = builder.send(&body[..]).map_err(std::io::Error::other)?;
-            let status = response.status();
-            let bytes = response.body_mut().read_to_vec().map_err(std::io::Error::other)?;
-            let mut out = http::Response::builder().status(status.as_u16());
-            for (name, value) in response.headers() {
-                out = out.header(name.as_str(), value.as_bytes());
-            }
-            Ok(out.body(bytes).unwrap())
-        };
         let token = client
             .exchange_client_credentials()
             .add_scope(Scope::new("tickets".into()))
-            .request(&http)
+            .request(&|request| oauth_transport(request, None))
             .expect("the oauth2 client obtains a token");
         assert_eq!(token.scopes().unwrap()[0].as_str(), "tickets");
         token.access_token().secret().clone()
+    }
+
+    /// A client_credentials token obtained by the `oauth2` crate with `private_key_jwt`:
+    /// no client secret, the assertion as extra form parameters. `Err` carries the
+    /// HTTP status, the OAuth `error` and its description.
+    fn jwt_client_token(&self, id: &str, assertion: &str) -> Result<String, (u16, String, String)> {
+        let client = BasicClient::new(ClientId::new(id.into()))
+            .set_auth_type(AuthType::RequestBody)
+            .set_token_uri(TokenUrl::new(self.token_endpoint()).unwrap());
+        let status = Mutex::new(0);
+        let result = client
+            .exchange_client_credentials()
+            .add_scope(Scope::new("tickets".into()))
+            .add_extra_param("client_assertion_type", JWT_BEARER)
+            .add_extra_param("client_assertion", assertion)
+            .request(&|request| oauth_transport(request, Some(&status)));
+        let status = *status.lock().unwrap();
+        match result {
+            Ok(token) => {
+                assert_eq!(status, 200);
+                Ok(token.access_token().secret().clone())
+            }
+            Err(RequestTokenError::ServerResponse(e)) => {
+                let code = e.error().as_ref().to_owned();
+                Err((status, code, e.error_description().cloned().unwrap_or_default()))
+            }
+            Err(other) => panic!("the token endpoint answered something that is not OAuth: {other:?}"),
+        }
+    }
+
+    fn token_endpoint(&self) -> String {
+        format!("{}/oauth/token", self.url)
+    }
+
+    /// The data directory of this server (the test owns it, keys and all).
+    fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
     }
 
     fn exchange(&self, subject: &str, session: &str, resource: &str) -> (u16, Value) {
@@ -156,6 +184,28 @@ impl Warden {
     }
 }
 
+/// The `oauth2` crate's HTTP client, over ureq; records the status when asked.
+fn oauth_transport(
+    request: HttpRequest,
+    status: Option<&Mutex<u16>>,
+) -> Result<HttpResponse, std::io::Error> {
+    let (parts, body) = request.into_parts();
+    let mut builder = http_agent().post(&parts.uri.to_string());
+    for (name, value) in &parts.headers {
+        builder = builder.header(name.as_str(), value.to_str().unwrap());
+    }
+    let mut response = builder.send(&body[..]).map_err(std::io::Error::other)?;
+    if let Some(status) = status {
+        *status.lock().unwrap() = response.status().as_u16();
+    }
+    let bytes = response.body_mut().read_to_vec().map_err(std::io::Error::other)?;
+    let mut out = http::Response::builder().status(response.status().as_u16());
+    for (name, value) in response.headers() {
+        out = out.header(name.as_str(), value.as_bytes());
+    }
+    Ok(out.body(bytes).unwrap())
+}
+
 fn assert_rejected(w: &Warden, token: &str, why: &str, expect_in_message: &str) {
     let (status, body, challenge) = w.authorize(token);
     assert_eq!(status, 401, "{why}: {body}");
@@ -174,6 +224,17 @@ fn parts(token: &str) -> (Value, Value) {
 
 fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+}
+
+/// A compact JWS: `header` and `claims` (re-encoded here) signed with `key` (EdDSA).
+fn sign(key: &SigningKey, header: &Value, claims: &Value) -> String {
+    let signing_input = format!("{}.{}", b64(header), b64(claims));
+    let signature = key.sign(signing_input.as_bytes());
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+}
+
+fn now_s() -> i64 {
+    i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()).unwrap()
 }
 
 #[test]
@@ -304,8 +365,109 @@ fn every_bad_token_is_rejected_with_a_clear_401() {
     let (_, _, short) = w.session_token("dev");
     std::thread::sleep(Duration::from_millis(3_100));
     assert_rejected(&w, &short, "expired", "expired");
-    // Not yet valid: a future nbf cannot be forged without the key, so it shows up as
-    // a signature failure at the HTTP layer; the identity crate tests the nbf rule itself.
+    // Not yet valid: see `a_token_not_yet_valid_is_rejected_with_a_clear_401`, which
+    // signs a future `nbf` with the server's own key from the data directory.
+}
+
+#[test]
+fn a_token_not_yet_valid_is_rejected_with_a_clear_401() {
+    let w = start(&[]);
+    let (_, _, token) = w.session_token("prod");
+    let (header, payload) = parts(&token);
+    // The test owns the data directory, so it holds the server's signing key.
+    let hex = std::fs::read_to_string(w.data_dir().join("token-signing.key")).unwrap();
+    let hex = hex.trim();
+    assert_eq!(hex.len(), 64, "a hex Ed25519 seed");
+    let seed: [u8; 32] = (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    let key = SigningKey::from_bytes(&seed);
+    let jwks: Value = http_agent()
+        .get(&format!("{}/.well-known/jwks.json", w.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    let published = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).unwrap();
+    assert_eq!(
+        published["x"].as_str().unwrap(),
+        URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes()),
+        "the key file holds the key the JWKS publishes"
+    );
+
+    // Control: the same header and claims signed here give the server's token byte
+    // for byte (Ed25519 is deterministic), and with a fresh `jti` (so not a cached
+    // token) they are accepted: this test's signing is right and only `nbf` decides below.
+    assert_eq!(sign(&key, &header, &payload), token, "the test signs exactly as the server does");
+    let mut fresh = payload.clone();
+    fresh["jti"] = json!("tok_resignedbythetest0000");
+    let (status, v, _) = w.authorize(&sign(&key, &header, &fresh));
+    assert_eq!((status, v["decision"].as_str()), (200, Some("allow")), "re-signed token: {v}");
+
+    // Valid only ten minutes from now (`iat <= nbf < exp` still holds).
+    let mut future = payload.clone();
+    future["jti"] = json!("tok_notyetvalidfromthetest");
+    future["nbf"] = json!(payload["nbf"].as_i64().unwrap() + 600);
+    future["exp"] = json!(payload["exp"].as_i64().unwrap() + 600);
+    assert_rejected(&w, &sign(&key, &header, &future), "nbf in the future", "not valid before");
+}
+
+#[test]
+fn private_key_jwt_from_a_real_oauth_client_authenticates_once_per_assertion() {
+    let w = start(&[]);
+    let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let jwk = json!({"kty": "OKP", "crv": "Ed25519", "kid": "agent-key-1", "alg": "EdDSA", "use": "sig",
+        "x": URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes())});
+    let a = w.admin_post(
+        "/v1/agents",
+        &json!({"owner": "team-x", "environment": "prod", "scopes": ["tickets"], "public_jwk": jwk}),
+    );
+    assert_eq!(a["auth"], json!("private_key_jwt"), "{a}");
+    assert!(a.get("client_secret").is_none(), "no secret is issued with a public key: {a}");
+    let id = a["id"].as_str().unwrap();
+    let s = w.admin_post("/v1/sessions", &json!({"agent_id": id, "purpose": "triage"}));
+    let session = s["id"].as_str().unwrap();
+
+    let header = json!({"alg": "EdDSA", "typ": "JWT", "kid": "agent-key-1"});
+    let claims = |aud: &str, exp: i64, jti: &str| json!({"iss": id, "sub": id, "aud": aud, "iat": now_s(), "exp": exp, "jti": jti});
+    let endpoint = w.token_endpoint();
+
+    // A valid assertion: a token that exchanges to a session token and authorizes.
+    let valid = sign(&key, &header, &claims(&endpoint, now_s() + 60, "jti-valid"));
+    let subject = w.jwt_client_token(id, &valid).expect("a valid assertion gets a token");
+    assert_eq!(parts(&subject).1["sub"], json!(id));
+    let (status, v) = w.exchange(&subject, session, &w.url);
+    assert_eq!(status, 200, "{v}");
+    let (status, v, _) = w.authorize(v["access_token"].as_str().unwrap());
+    assert_eq!((status, v["decision"].as_str()), (200, Some("allow")), "{v}");
+
+    let refused = |why: &str, assertion: &str, expect_in_description: &str| {
+        let (status, code, description) = w.jwt_client_token(id, assertion).expect_err(why);
+        assert!((400..500).contains(&status), "{why}: status {status}");
+        assert_eq!(code, "invalid_client", "{why}: {description}");
+        assert!(
+            description.contains(expect_in_description),
+            "{why}: `{description}` lacks `{expect_in_description}`"
+        );
+    };
+    let other_key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    refused(
+        "signed by another key",
+        &sign(&other_key, &header, &claims(&endpoint, now_s() + 60, "jti-other-key")),
+        "signature",
+    );
+    let mut expired = claims(&endpoint, now_s() - 60, "jti-expired");
+    expired["iat"] = json!(now_s() - 120);
+    refused("expired", &sign(&key, &header, &expired), "expired");
+    refused(
+        "wrong aud",
+        &sign(&key, &header, &claims("https://elsewhere.example/oauth/token", now_s() + 60, "jti-aud")),
+        "`aud`",
+    );
+    refused("replayed", &valid, "already used");
 }
 
 #[test]
