@@ -6,6 +6,7 @@
 mod gateway;
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use gateway::{Gateway, http_agent, start_testkit};
 use serde_json::{Value, json};
@@ -224,6 +225,80 @@ fn oversize_bodies_are_413_and_a_full_queue_is_503() {
     assert_eq!(status, 503, "{v}");
     assert_eq!(v["error"], "upstream_busy");
     assert_eq!(slow.join().unwrap(), 200);
+}
+
+/// A session token of a new agent whose session has `budgets`.
+fn token_with_budgets(g: &Gateway, budgets: &Value) -> String {
+    let a =
+        g.admin_post("/v1/agents", &json!({"owner": "team-x", "environment": "prod", "scopes": ["tickets"]}));
+    let s =
+        g.admin_post("/v1/sessions", &json!({"agent_id": a["id"], "purpose": "triage", "budgets": budgets}));
+    assert_eq!(s["budgets"]["in_flight_max"], budgets["in_flight_max"], "{s}");
+    let form = |fields: &[(&str, &str)]| -> String {
+        let mut r =
+            http_agent().post(&format!("{}/oauth/token", g.url())).send_form(fields.iter().copied()).unwrap();
+        let v: Value = r.body_mut().read_json().unwrap();
+        v["access_token"].as_str().unwrap_or_else(|| panic!("no token: {v}")).to_owned()
+    };
+    let subject = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", a["id"].as_str().unwrap()),
+        ("client_secret", a["client_secret"].as_str().unwrap()),
+        ("scope", "tickets"),
+    ]);
+    form(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        ("subject_token", &subject),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+        ("resource", g.url()),
+        ("session_id", s["id"].as_str().unwrap()),
+    ])
+}
+
+#[test]
+fn in_flight_max_admits_one_call_at_a_time_and_frees_the_slot_when_it_ends() {
+    let (g, _echo, _) = start("");
+    let token = token_with_budgets(&g, &json!({"in_flight_max": 1}));
+
+    // The first call holds its slot while the upstream takes 1.5 s to answer.
+    let url = g.url().to_owned();
+    let slow_token = token.clone();
+    let first = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut r = http_agent()
+            .get(&format!("{url}/proxy/github/slow/1500"))
+            .header("authorization", &format!("Bearer {slow_token}"))
+            .call()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_json::<Value>().unwrap_or(Value::Null), started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+
+    // The second, while the first is in flight, is refused at once, naming the budget.
+    let started = Instant::now();
+    let (status, v) = send(&g, "GET", "/proxy/github/slow/1", &token, &[], "");
+    let took = started.elapsed();
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(v["error"], "denied", "{v}");
+    assert_eq!(v["refusal"], "budget", "{v}");
+    let reasons = v["reasons"].to_string();
+    assert!(reasons.contains("in_flight_max"), "the refusal names the budget: {v}");
+    let message = v["message"].as_str().unwrap_or_default();
+    assert!(message.contains("budget") && message.contains("in_flight_max"), "not a policy denial: {v}");
+    assert!(took < Duration::from_millis(1_000), "refused promptly, not queued behind the first: {took:?}");
+    assert!(!first.is_finished(), "the first call was still in flight when the second was refused");
+
+    // The first proceeds to the upstream and completes.
+    let (status, v, elapsed) = first.join().unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["path"], "/slow/1500", "{v}");
+    assert!(elapsed >= Duration::from_millis(1_500), "{elapsed:?}");
+
+    // Its slot is free again: the next call proceeds.
+    let (status, v) = send(&g, "GET", "/proxy/github/slow/1", &token, &[], "");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["path"], "/slow/1", "{v}");
 }
 
 #[test]

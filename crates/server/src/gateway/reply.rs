@@ -38,8 +38,8 @@ pub enum GatewayError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
-    /// Policy denied it.
-    #[error("denied by policy")]
+    /// Policy, or Warden beside policy (a budget, a quarantine), denied it.
+    #[error("{}", denied_message(.refusal.as_deref(), .reasons))]
     Denied {
         /// The decision.
         decision_id: String,
@@ -182,5 +182,16 @@ impl IntoResponse for GatewayError {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+/// What a denial says: policy's, or the refusal Warden made beside policy with its
+/// own reason, the last one given (a budget refusal must not read as a policy
+/// decision).
+fn denied_message(refusal: Option<&str>, reasons: &[String]) -> String {
+    match (refusal, reasons.last()) {
+        (None, _) => "denied by policy".to_owned(),
+        (Some(r), Some(why)) => format!("denied ({r}): {why}"),
+        (Some(r), None) => format!("denied ({r})"),
     }
 }
