@@ -14,6 +14,10 @@
 //!   engine: detection and false-positive rates per detector.
 #![allow(clippy::print_stdout)]
 
+/// The allocator the `warden` binary uses (see `crates/cli/src/main.rs`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod behavior;
 mod decide;
 mod eval;
