@@ -540,7 +540,7 @@ fn telemetry_is_learned_only_under_the_agents_own_token_and_survives_kill_9() {
     let agent = w.agent();
     let session = w.session(&agent);
     let token = w.token(&agent, &session);
-    let kinds = |n: usize| if n % 2 == 0 { "read" } else { "write" };
+    let kinds = |n: usize| if n.is_multiple_of(2) { "read" } else { "write" };
 
     let anonymous: Vec<Value> = (0..6).map(|n| report(&agent.id, &session, n, kinds(n))).collect();
     let (status, v) = w.post("/v1/telemetry/submit", "", &json!({"events": anonymous}));
