@@ -16,6 +16,9 @@ use hdrhistogram::Histogram;
 use warden_behavior::{Config, Engine, Observation};
 use warden_core::SystemClock;
 
+/// The session risk at which `eval` counts a case as flagged.
+const FLAG_SESSION_RISK: f32 = 0.6;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Agents in the fleet.
@@ -281,6 +284,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut risk = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut findings = 0usize;
     let mut kinds: std::collections::BTreeMap<&'static str, usize> = std::collections::BTreeMap::new();
+    // Per finding kind, how many scored at least 0.3 (enough to matter in a session's
+    // risk); and how many events left their session at the eval's flag threshold.
+    let mut strong: std::collections::BTreeMap<&'static str, usize> = std::collections::BTreeMap::new();
+    let mut flagged = 0usize;
     for event in &events {
         let observation = event.observation();
         let t = Instant::now();
@@ -289,7 +296,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         findings += outcome.findings.len();
         for f in &outcome.findings {
             *kinds.entry(f.kind.name()).or_default() += 1;
+            if f.score >= 0.3 {
+                *strong.entry(f.kind.name()).or_default() += 1;
+            }
         }
+        flagged += usize::from(outcome.session_risk >= FLAG_SESSION_RISK);
         let t = Instant::now();
         let (s, a) = engine.risk(&event.agent, &event.session);
         risk.record(t.elapsed().as_nanos().max(1) as u64)?;
@@ -316,5 +327,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         heap as f64 / agents,
     );
     println!("\nfindings while timing, by kind: {kinds:?}");
+    println!("of them scoring at least 0.3: {strong:?}");
+    println!(
+        "events that left their session's risk at {FLAG_SESSION_RISK} or more: {flagged} of {} ({:.2} %)",
+        observe.len(),
+        flagged as f64 * 100.0 / observe.len().max(1) as f64
+    );
     Ok(())
 }
