@@ -222,6 +222,17 @@ fn parts(token: &str) -> (Value, Value) {
     (header, payload)
 }
 
+/// The server's published JWKS.
+fn jwks(w: &Warden) -> Value {
+    http_agent()
+        .get(&format!("{}/.well-known/jwks.json", w.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap()
+}
+
 fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
 }
@@ -312,13 +323,7 @@ fn every_bad_token_is_rejected_with_a_clear_401() {
     let none = json!({"alg": "none", "typ": "at+jwt"});
     assert_rejected(&w, &format!("{}.{}.", b64(&none), b64(&payload)), "alg none", "alg");
     // HS256 signed with the public key as the HMAC secret.
-    let jwks: Value = http_agent()
-        .get(&format!("{}/.well-known/jwks.json", w.url))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
+    let jwks = jwks(&w);
     let public = URL_SAFE_NO_PAD.decode(jwks["keys"][0]["x"].as_str().unwrap()).unwrap();
     let hs = json!({"alg": "HS256", "typ": "at+jwt", "kid": header["kid"]});
     let signing_input = format!("{}.{}", b64(&hs), b64(&payload));
@@ -384,13 +389,7 @@ fn a_token_not_yet_valid_is_rejected_with_a_clear_401() {
         .try_into()
         .unwrap();
     let key = SigningKey::from_bytes(&seed);
-    let jwks: Value = http_agent()
-        .get(&format!("{}/.well-known/jwks.json", w.url))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
+    let jwks = jwks(&w);
     let published = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).unwrap();
     assert_eq!(
         published["x"].as_str().unwrap(),
