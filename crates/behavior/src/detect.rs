@@ -487,7 +487,11 @@ pub(crate) fn data_flow(event: &mut Event<'_, '_>, agent: &AgentState, slot: usi
     // the data came from somewhere the agent does not read (its own exports, a
     // ledger it never opened) even if it sends records like it all day.
     let novelty = f32::from(session.taint_novelty) / 255.0;
-    let by_source = if novelty >= SOURCE_NOVELTY_MIN { weight * novelty } else { 0.0 };
+    // An unfamiliar source counts only for a send to a destination new to the agent
+    // (the data leaving for somewhere it never sent). Counted for every send to
+    // known destinations too, it fired on 11 % of the behavior bench's ordinary
+    // traffic and caught no attack more in the evaluation.
+    let by_source = if novelty >= SOURCE_NOVELTY_MIN && any_new { weight * novelty } else { 0.0 };
     let by_kind = if unexplained != Families::NONE { weight } else { 0.0 };
     if by_kind > 0.0 || by_source > 0.0 {
         let why = if by_kind >= by_source {
