@@ -521,9 +521,14 @@ impl FromRequestParts<AppState> for OptionalAgentCall {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let sent = parts.headers.contains_key(header::AUTHORIZATION)
-            || parts.uri.query().is_some_and(|q| q.contains("access_token"));
-        if !sent {
+        // Any `Authorization` header is a credential sent; so is a token in the query
+        // string, found by the same parser as for a required credential (and refused
+        // there, never ignored).
+        let in_query = !matches!(
+            warden_identity::bearer_from_request_parts(None, parts.uri.query()),
+            Err(warden_identity::TokenError::Missing)
+        );
+        if !parts.headers.contains_key(header::AUTHORIZATION) && !in_query {
             return Ok(Self(None));
         }
         AgentCall::from_request_parts(parts, state).await.map(|call| Self(Some(call)))
