@@ -101,6 +101,7 @@ pub(crate) fn writes_only() -> Families {
         Family::Impact,
         Family::PrivilegeEscalation,
         Family::Governance,
+        Family::Control,
     ])
 }
 

@@ -36,7 +36,7 @@ pub enum Family {
     DefenseEvasion = 9,
     /// Changing policy, budgets, baselines or credentials.
     Governance = 10,
-    /// The resource holds sensitive data or control (restricted, secret, prod control plane).
+    /// The resource holds sensitive data (restricted, secret).
     Sensitive = 11,
     /// The intent only reads: a resource's persistence, evasion or impact families do
     /// not apply to it (reading a crontab is not persistence), nor do the privilege
@@ -49,11 +49,15 @@ pub enum Family {
     /// The resource holds content from outside the organization (web pages, inbound
     /// mail): what an injected instruction rides in on.
     Untrusted = 14,
+    /// The resource governs how systems run (the production control plane: agent
+    /// tool configuration, schedulers, devices): dangerous to change, not to read,
+    /// so a read-only intent does not take it (reading a crontab changes nothing).
+    Control = 15,
 }
 
 impl Family {
     /// Every family, in bit order.
-    pub const ALL: [Family; 15] = [
+    pub const ALL: [Family; 16] = [
         Family::Discovery,
         Family::CredentialAccess,
         Family::Collection,
@@ -69,6 +73,7 @@ impl Family {
         Family::ReadOnly,
         Family::Mutating,
         Family::Untrusted,
+        Family::Control,
     ];
 
     /// The family's name as written in rules.
@@ -89,6 +94,7 @@ impl Family {
             Family::ReadOnly => "read_only",
             Family::Mutating => "mutating",
             Family::Untrusted => "untrusted",
+            Family::Control => "control",
         }
     }
 }
@@ -147,6 +153,7 @@ impl Families {
             Family::DefenseEvasion,
             Family::Governance,
             Family::Sensitive,
+            Family::Control,
         ])
     }
 
@@ -577,7 +584,8 @@ impl Default for Taxonomy {
             &["*crontab*", "*mcp.json*", "*.bashrc*", "*.profile*", "*systemd*"],
         ));
         all.extend(rules(Resource, DefenseEvasion, &["*audit*", "*otel*", "*telemetry*", "*.git/hooks*"]));
-        all.extend(rules(Class, Sensitive, &["*restricted*", "*secret*", "prod/control*"]));
+        all.extend(rules(Class, Sensitive, &["*restricted*", "*secret*"]));
+        all.extend(rules(Class, Control, &["prod/control*"]));
         all.extend(rules(Class, Untrusted, &["external/*"]));
         all.extend(rules(Resource, Untrusted, &["web:*", "mailbox:*", "*inbox*"]));
         all.extend(rules(Class, Collection, &["*restricted*"]));
@@ -689,5 +697,8 @@ mod tests {
         assert!(!t.classify(Target::Intent, "ticket.read").intersects(Families::dangerous()));
         assert!(t.classify(Target::Resource, "file:~/.ssh/id_rsa").has(Family::CredentialAccess));
         assert!(t.classify(Target::Class, "prod/data/restricted").has(Family::Sensitive));
+        let control = t.classify(Target::Class, "prod/control/internal");
+        assert!(control.has(Family::Control) && !control.has(Family::Sensitive));
+        assert!(crate::detect::writes_only().has(Family::Control));
     }
 }

@@ -224,6 +224,25 @@ fn collection_then_exfiltration_to_a_new_host_is_a_chain() {
 }
 
 #[test]
+fn reading_the_control_plane_weighs_less_than_changing_it() {
+    // Two engines, so the read does not make the place and the class known to the write.
+    let (engine, other) = (trained("agt_support"), trained("agt_support"));
+    let at = DAY0_MS + 2 * 86_400_000 + 11 * 3_600_000;
+    let score = |outcome: &Outcome| {
+        outcome.findings.iter().find(|f| f.kind == FindingKind::NewResource).map(|f| f.score).unwrap()
+    };
+    let mut read = Call::new("agt_support", "sess_r", at, "file.read", "file:~/.agent/scheduler.conf");
+    read.class = "prod/control/internal";
+    let read = read.observe(&engine);
+    let mut write = Call::new("agt_support", "sess_w", at, "file.write", "file:~/.agent/scheduler.conf");
+    write.class = "prod/control/internal";
+    let write = write.observe(&other);
+    // The control plane is a dangerous family new to the agent only for a change.
+    assert!(score(&write) > score(&read) + 0.1, "{} vs {}", score(&write), score(&read));
+    assert!(read.session_risk < 0.6, "{:?}", read.findings);
+}
+
+#[test]
 fn a_chain_run_while_learning_is_part_of_the_baseline() {
     let engine = engine(config());
     let mut at = DAY0_MS + 9 * 3_600_000;
