@@ -6,8 +6,8 @@
 //! everything else is fixed size.
 
 use crate::limits::{
-    CLASSES_PER_AGENT_MAX, DESTINATIONS_PER_AGENT_MAX, INTENTS_PER_AGENT_MAX, LOCATIONS_PER_AGENT_MAX,
-    RESOURCES_PER_AGENT_MAX, SESSIONS_PER_AGENT_MAX, TRANSITIONS_PER_AGENT_MAX,
+    CLASSES_PER_AGENT_MAX, DESTINATIONS_PER_AGENT_MAX, DOMAINS_PER_AGENT_MAX, INTENTS_PER_AGENT_MAX,
+    LOCATIONS_PER_AGENT_MAX, RESOURCES_PER_AGENT_MAX, SESSIONS_PER_AGENT_MAX, TRANSITIONS_PER_AGENT_MAX,
 };
 use crate::taxonomy::Families;
 
@@ -17,6 +17,8 @@ pub(crate) const NO_INTENT: u8 = u8::MAX;
 /// Index of each novelty habit.
 pub(crate) const HABIT_INTENT: usize = 0;
 pub(crate) const HABIT_RESOURCE: usize = 1;
+/// A send to a destination new to the agent (sends only: a fetch names a host but
+/// brings data in).
 pub(crate) const HABIT_DESTINATION: usize = 2;
 pub(crate) const HABIT_TRANSITION: usize = 3;
 /// A resource in a location (directory, scheme) neither it nor its parent was ever in.
@@ -156,6 +158,11 @@ pub(crate) struct Baseline {
     pub(crate) destinations: Vec<u32>,
     // INVARIANT: sorted, unique, at most CLASSES_PER_AGENT_MAX.
     pub(crate) classes: Vec<u32>,
+    /// The domains its sends reached ([`crate::detect::domain_hash`]): derived from
+    /// what it sent to, so snapshots do not hold it (a restore derives it from the
+    /// destinations).
+    // INVARIANT: sorted, unique, at most DOMAINS_PER_AGENT_MAX.
+    pub(crate) domains: Vec<u32>,
     /// Locations of the resources it touched and their parents, as
     /// [`crate::detect::location_hash`]es (stable across processes).
     // INVARIANT: sorted, unique, at most LOCATIONS_PER_AGENT_MAX.
@@ -226,6 +233,14 @@ impl Baseline {
 
     pub(crate) fn learn_location(&mut self, hash: u32) -> bool {
         insert(&mut self.locations, hash, LOCATIONS_PER_AGENT_MAX)
+    }
+
+    pub(crate) fn knows_domain(&self, hash: u32) -> bool {
+        contains(&self.domains, hash)
+    }
+
+    pub(crate) fn learn_domain(&mut self, hash: u32) -> bool {
+        insert(&mut self.domains, hash, DOMAINS_PER_AGENT_MAX)
     }
 
     pub(crate) fn knows_destination(&self, id: u32) -> bool {
@@ -300,6 +315,7 @@ impl Baseline {
             + self.resources.capacity()
             + self.classes.capacity()
             + self.locations.capacity()
+            + self.domains.capacity()
             + self.destinations.capacity()
             + self.transitions.capacity())
             * size_of::<u32>()

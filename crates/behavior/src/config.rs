@@ -22,6 +22,9 @@ pub struct Config {
     pub novel_location_weight: f32,
     /// Weight of a never-seen destination.
     pub novel_destination_weight: f32,
+    /// Multiplier of a new destination's novelty when the send goes to a domain the
+    /// agent's sends already reach (a new address at an organization it works with).
+    pub known_domain_discount: f32,
     /// Added to a novelty's multiplier when the thing is in a dangerous family
     /// (credential access, execution, impact, governance…).
     pub danger_boost: f32,
@@ -92,6 +95,7 @@ impl Default for Config {
             novel_resource_weight: 0.15,
             novel_location_weight: 0.2,
             novel_destination_weight: 0.3,
+            known_domain_discount: 0.5,
             danger_boost: 1.0,
             fleet_new_boost: 0.5,
             peer_users_min: 5,
@@ -129,6 +133,7 @@ impl Config {
             ("novel_resource_weight", self.novel_resource_weight),
             ("novel_location_weight", self.novel_location_weight),
             ("novel_destination_weight", self.novel_destination_weight),
+            ("known_domain_discount", self.known_domain_discount),
             ("novelty_habit_alpha", self.novelty_habit_alpha),
             ("peer_discount", self.peer_discount),
             ("rare_transition_weight", self.rare_transition_weight),

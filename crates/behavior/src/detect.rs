@@ -38,6 +38,8 @@ pub(crate) struct Resolved {
     pub(crate) parent: Option<u32>,
     /// FNV-1a of the first destination (0: none).
     pub(crate) destination_hash: u32,
+    /// Each destination's [`domain_hash`], in the order of `destinations`.
+    pub(crate) domains: [u32; DESTINATIONS_PER_OBSERVATION_MAX],
 }
 
 impl Resolved {
@@ -90,6 +92,26 @@ pub(crate) fn location_hash(resource: &str) -> (u32, Option<u32>) {
             let parent = location.rsplit_once('/').map_or("", |(parent, _)| parent);
             (hash(location), Some(hash(parent)))
         }
+    }
+}
+
+/// The organization a destination belongs to, as a hash stable across processes:
+/// for a name with dots (`email:team3.acme.example`, `host:api.github.com`) its last
+/// two labels whatever the scheme (`acme.example`: mail and web to one organization
+/// are one organization), the whole address for an IP; a name without dots
+/// (`user:USR002`, `account:DE89…`) is its own domain, scheme included.
+pub(crate) fn domain_hash(destination: &str) -> u32 {
+    let (scheme, name) = destination.split_once(':').unwrap_or(("", destination));
+    let name = name.rsplit_once('@').map_or(name, |(_, domain)| domain);
+    let name = name.trim_end_matches('.');
+    let numeric = name.split('.').all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit()));
+    let mut dots = name.rmatch_indices('.');
+    match (dots.next(), dots.next()) {
+        (Some(_), Some((at, _))) if !numeric => {
+            fnv32(&[b"domain:", name.get(at + 1..).unwrap_or(name).as_bytes()])
+        }
+        (Some(_), None) if !numeric => fnv32(&[b"domain:", name.as_bytes()]),
+        _ => fnv32(&[scheme.as_bytes(), b":", name.as_bytes()]),
     }
 }
 
@@ -255,6 +277,7 @@ pub(crate) fn novelty(event: &mut Event<'_, '_>, baseline: &Baseline) -> bool {
         event.report(FindingKind::NewResource, score, true, o.resource, explanation);
     }
     let mut any_new = false;
+    let send = r.is_send();
     for (index, (id, users)) in r.destinations().iter().enumerate() {
         if id.is_some_and(|id| baseline.knows_destination(id)) {
             continue;
@@ -264,19 +287,30 @@ pub(crate) fn novelty(event: &mut Event<'_, '_>, baseline: &Baseline) -> bool {
             continue;
         }
         let name = o.destinations.get(index).map_or("", String::as_str);
-        let score = novelty_score(
-            config,
-            config.novel_destination_weight,
-            baseline.habits[HABIT_DESTINATION],
-            Families::NONE,
-            *users,
-        );
+        // A send is measured against how often the agent's sends go somewhere new,
+        // and a new address at an organization its sends already reach weighs less
+        // than a first send to an organization. A fetch names a host but brings data
+        // in: its new host is a new thing read, measured as resources are.
+        let known_domain = r.domains.get(index).is_some_and(|d| baseline.knows_domain(*d));
+        let (habit, discount) = match (send, known_domain) {
+            (true, true) => (baseline.habits[HABIT_DESTINATION], config.known_domain_discount),
+            (true, false) => (baseline.habits[HABIT_DESTINATION], 1.0),
+            (false, _) => (baseline.habits[HABIT_RESOURCE], 1.0),
+        };
+        let score =
+            discount * novelty_score(config, config.novel_destination_weight, habit, Families::NONE, *users);
         let fleet = fleet_words(*users);
         let explanation = format!(
-            "agent `{}` sent to destination `{}` for the first time with `{}`; its baseline holds {} destinations learned from {} events, and {}",
+            "agent `{}` {} destination `{}` for the first time with `{}`{}; its baseline holds {} destinations learned from {} events, and {}",
             event.agent(),
+            if send { "sent to" } else { "reached" },
             name,
             o.intent,
+            match (send, known_domain) {
+                (true, true) => ", in a domain its sends already reach",
+                (true, false) => ", in a domain it never sent to",
+                (false, _) => "",
+            },
             baseline.destinations.len(),
             learned,
             fleet
@@ -576,8 +610,15 @@ pub(crate) fn learn(
     }
     b.families_seen = b.families_seen.union(resolved.families());
     let mut any_new = false;
-    for (id, _) in resolved.destinations() {
+    for (index, (id, _)) in resolved.destinations().iter().enumerate() {
         any_new |= id.is_none_or(|id| !b.knows_destination(id));
+        // Only sends make an organization one the agent sends to: a page fetched
+        // from a host must not vouch for posting data back to it.
+        if resolved.is_send()
+            && let Some(domain) = resolved.domains.get(index)
+        {
+            b.learn_domain(*domain);
+        }
         if let Some(id) = id
             && b.learn_destination(*id)
             && vouch
@@ -587,7 +628,7 @@ pub(crate) fn learn(
             out.destination_count += 1;
         }
     }
-    if resolved.destination_count > 0 {
+    if resolved.is_send() {
         b.habit(HABIT_DESTINATION, any_new, alpha);
     }
     let far = is_far(b, resolved);
@@ -636,4 +677,22 @@ pub(crate) fn learn(
         b.enforced = true;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destination_belongs_to_its_organization() {
+        let acme = domain_hash("email:acme.example");
+        assert_eq!(domain_hash("email:team3.acme.example"), acme);
+        assert_eq!(domain_hash("host:api.acme.example"), acme);
+        assert_eq!(domain_hash("email:bob@mail.acme.example"), acme);
+        assert_ne!(domain_hash("email:drop.example"), acme);
+        // Names without dots are their own domain, per scheme; addresses are whole.
+        assert_ne!(domain_hash("user:USR002"), domain_hash("user:USR003"));
+        assert_ne!(domain_hash("user:USR002"), domain_hash("account:USR002"));
+        assert_ne!(domain_hash("host:10.0.3.4"), domain_hash("host:10.0.7.4"));
+    }
 }

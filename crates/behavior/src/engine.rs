@@ -190,7 +190,11 @@ impl Engine {
             location,
             parent,
             destination_hash: o.destinations.first().map_or(0, |d| detect::fnv32(&[d.as_bytes()])),
+            domains: [0; DESTINATIONS_PER_OBSERVATION_MAX],
         };
+        for (slot, name) in resolved.domains.iter_mut().zip(o.destinations) {
+            *slot = detect::domain_hash(name);
+        }
         for (slot, name) in resolved.destinations.iter_mut().zip(o.destinations) {
             let id = self.names.destinations.id(name, |_| Families::NONE);
             *slot = (id, users(&self.names.destinations, id));

