@@ -267,7 +267,7 @@ fn entries_naming(server: &Server, agent: &str) -> Vec<u64> {
 
 fn index_watermark(data: &Path) -> u64 {
     let db = rusqlite::Connection::open_with_flags(
-        data.join("warden.db"),
+        data.join("events.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap();

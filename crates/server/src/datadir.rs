@@ -110,6 +110,11 @@ impl DataDir {
         self.root.join(DATABASE_FILE)
     }
 
+    /// The event index's database (derived from the log; see `warden_store::event_index`).
+    pub fn event_index_path(&self) -> PathBuf {
+        self.root.join(warden_store::event_index::EVENT_INDEX_FILE)
+    }
+
     /// Loads the log signing key, creating it (and fixing the origin) on first use.
     pub fn log_signer(&self, configured_origin: Option<&str>) -> Result<NoteSigner, DataDirError> {
         let path = self.root.join(LOG_KEY_FILE);

@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 use warden_core::{Clock, SystemClock};
 use warden_ledger::note::NoteSigner;
 use warden_store::directory::Directory;
+use warden_store::event_index::SqliteEventIndex;
 use warden_store::log::Log;
 use warden_store::sqlite::SqliteStore;
 
@@ -115,12 +116,13 @@ pub fn open(config: &Config) -> Result<Opened, ServeError> {
         dir.log_signer(config.log.origin.as_deref()).map_err(|e| ServeError::Setup(e.to_string()))?;
     let store = Arc::new(SqliteStore::open(&dir.database_path())?);
     let log = Log::open(store.clone())?;
+    let events = Arc::new(SqliteEventIndex::open(&dir.event_index_path())?);
     Ok(Opened {
         dir,
         log: Arc::new(log),
         signer: Arc::new(signer),
         directory: store.clone(),
-        incident: incident::Stores { quarantines: store.clone(), events: store.clone() },
+        incident: incident::Stores { quarantines: store.clone(), events },
         approvals: store,
     })
 }

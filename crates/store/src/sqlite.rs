@@ -150,7 +150,11 @@ impl SqliteStore {
         writer.execute_batch(SCHEMA)?;
         writer.execute_batch(crate::approvals::APPROVAL_SCHEMA)?;
         writer.execute_batch(crate::quarantines::QUARANTINE_SCHEMA)?;
-        writer.execute_batch(crate::event_index::EVENT_INDEX_SCHEMA)?;
+        // The event index moved to a database of its own (`event_index`); a data
+        // directory from before drops its old copy, which is re-derived from the log.
+        writer.execute_batch(
+            "DROP TABLE IF EXISTS event_index; DELETE FROM meta WHERE key = 'event_index_size';",
+        )?;
         Ok(Self {
             path: path.to_owned(),
             writer: Mutex::new(writer),

@@ -23,13 +23,14 @@ use crate::AppState;
 
 /// How often the background task looks for new leaves.
 pub const INDEX_TAIL_INTERVAL_MS: u64 = 250;
-/// Leaves indexed per transaction: small, because the index shares the store's
-/// writer with sequencing and must not hold it for long (about 4 ms at 1,024 rows).
+/// Leaves indexed per transaction: small, so one batch (about 4 ms at 1,024 rows)
+/// is a short burst of CPU and I/O beside sequencing. The index has a database of
+/// its own (`warden_store::event_index`), so it never holds the log's write lock.
 pub const INDEX_BATCH_LEAVES: u64 = 1_024;
 /// The share of wall time the background tail may spend indexing, percent. The
 /// index is derived and its coverage is reported with every replay and history, so
 /// under sustained ingestion it lags and catches up when the load drops, rather
-/// than take the writer from sequencing: indexing every leaf as it comes cut
+/// than take CPU and disk from sequencing: indexing every leaf as it comes cut
 /// durable ingestion from ~317,000 to ~50,000 events/s (`warden-bench ingest`).
 pub const INDEX_BACKGROUND_SHARE_PERCENT_MAX: u32 = 20;
 
@@ -53,7 +54,14 @@ impl EventIndexer {
         log: Arc<Log>,
         directory: Arc<dyn Directory>,
     ) -> Result<Self, StoreError> {
-        let indexed = index.indexed_size()?;
+        let mut indexed = index.indexed_size()?;
+        let logged = log.sequenced_size();
+        if indexed > logged {
+            // Derived from another (or a longer, since restored) log: derive it again.
+            tracing::warn!(indexed, logged, "the event index covers more than the log; rebuilding it");
+            index.clear()?;
+            indexed = 0;
+        }
         Ok(Self {
             index,
             log,
@@ -206,6 +214,42 @@ pub fn extract(index: u64, leaf: &[u8]) -> Option<IndexedEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use warden_store::NewLeaf;
+    use warden_store::event_index::{EVENT_INDEX_FILE, EventQuery, EventSubject, SqliteEventIndex};
+    use warden_store::sqlite::SqliteStore;
+
+    #[tokio::test]
+    async fn an_index_ahead_of_its_log_is_derived_again() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Database(e.to_string()))?;
+        let store = Arc::new(SqliteStore::open(&dir.path().join("warden.db"))?);
+        let log = Arc::new(Log::open(store.clone())?);
+        let leaf = br#"{"actor":"agt_a","decision":"allow","intent":"db.read","kind":"decision","received_at":"2026-04-15T01:23:45Z","session_id":"sess_1"}"#;
+        log.append(vec![NewLeaf::new(leaf.to_vec(), None)]).await?;
+        let index = Arc::new(SqliteEventIndex::open(&dir.path().join(EVENT_INDEX_FILE))?);
+        // An index that claims five entries of a log that has one (a restored log,
+        // or another data directory's index).
+        index.index_events(0, 5, &[])?;
+        let indexer = Arc::new(EventIndexer::open(index.clone(), Arc::clone(&log), store)?);
+        assert_eq!(indexer.indexed_size(), 0);
+        assert_eq!(index.indexed_size()?, 0);
+        for _ in 0..200 {
+            if log.head().size >= 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(indexer.catch_up(1, 10).await?, 1);
+        let rows = index.events(&EventQuery {
+            subject: EventSubject::Agent("agt_a"),
+            since_unix_s: None,
+            until_unix_s: None,
+            below_index: 1,
+            after: None,
+            limit: 10,
+        })?;
+        assert_eq!(rows.iter().map(|e| e.index).collect::<Vec<_>>(), [0]);
+        Ok(())
+    }
 
     #[test]
     fn every_leaf_shape_is_filed_under_its_agent_and_session() {
