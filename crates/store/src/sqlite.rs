@@ -252,6 +252,10 @@ impl Store for SqliteStore {
                     "UPDATE sessions SET tool_calls = tool_calls + ?2, writes = writes + ?3, bytes = bytes + ?4
                      WHERE id = ?1",
                 )?;
+                // One UPDATE per session per commit: a group commit often carries
+                // many decisions of one session.
+                let mut charges: std::collections::HashMap<&str, crate::directory::Usage> =
+                    std::collections::HashMap::new();
                 for (offset, leaf) in leaves.iter().enumerate() {
                     let idx = to_i64(first + offset as u64)?;
                     insert.execute(params![idx, leaf.leaf()])?;
@@ -265,13 +269,19 @@ impl Store for SqliteStore {
                     }
                     if let Some(charge) = leaf.charge() {
                         let u = charge.usage;
-                        charge_usage.execute(params![
-                            charge.session_id,
-                            to_i64(u.tool_calls)?,
-                            to_i64(u.writes)?,
-                            to_i64(u.bytes)?
-                        ])?;
+                        let total = charges.entry(charge.session_id.as_str()).or_default();
+                        total.tool_calls = total.tool_calls.saturating_add(u.tool_calls);
+                        total.writes = total.writes.saturating_add(u.writes);
+                        total.bytes = total.bytes.saturating_add(u.bytes);
                     }
+                }
+                for (session_id, u) in charges {
+                    charge_usage.execute(params![
+                        session_id,
+                        to_i64(u.tool_calls)?,
+                        to_i64(u.writes)?,
+                        to_i64(u.bytes)?
+                    ])?;
                 }
             }
             tx.commit()?;

@@ -229,3 +229,45 @@ fn directory_round_trips_and_counts_usage_atomically() {
     store.add_revocation(&Revocation { kind: RevocationKind::Agent, id: "agt_a".into(), at: 4 }).unwrap();
     assert_eq!(store.revocations().unwrap()[0].at, 5, "a revocation never moves back in time");
 }
+
+#[test]
+fn charges_of_one_group_commit_are_summed_per_session() {
+    use warden_store::Store;
+    use warden_store::directory::{Budgets, Directory, SessionRecord, SessionStatus, Usage};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("warden.db")).unwrap();
+    for id in ["sess_a", "sess_b"] {
+        store
+            .put_session(&SessionRecord {
+                id: id.into(),
+                agent_id: "agt_x".into(),
+                purpose: "test".into(),
+                budgets: Budgets::default(),
+                status: SessionStatus::Active,
+                status_reason: None,
+                created_at: 0,
+                ended_at: None,
+            })
+            .unwrap();
+    }
+    let charge = |_session: &str, writes: u64, bytes: u64| Usage { tool_calls: 1, writes, bytes };
+    let batch: Vec<NewLeaf> = [
+        ("sess_a", charge("sess_a", 1, 10)),
+        ("sess_b", charge("sess_b", 0, 5)),
+        ("sess_a", charge("sess_a", 0, 7)),
+        ("sess_a", charge("sess_a", 1, 1)),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (s, u))| NewLeaf::new(format!("{{\"n\":{i}}}").into_bytes(), None).with_charge(s, u))
+    .collect();
+    // Plus a leaf that charges nothing, and a session that does not exist.
+    let mut batch = batch;
+    batch.push(NewLeaf::new(b"{\"n\":4}".to_vec(), None));
+    batch.push(NewLeaf::new(b"{\"n\":5}".to_vec(), None).with_charge("sess_gone", charge("", 1, 1)));
+    store.append_leaves(0, &batch).unwrap();
+    assert_eq!(store.sequenced_size().unwrap(), 6);
+    assert_eq!(store.session("sess_a").unwrap().unwrap().1, Usage { tool_calls: 3, writes: 2, bytes: 18 });
+    assert_eq!(store.session("sess_b").unwrap().unwrap().1, Usage { tool_calls: 1, writes: 0, bytes: 5 });
+    assert!(store.session("sess_gone").unwrap().is_none());
+}
