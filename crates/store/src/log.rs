@@ -71,6 +71,9 @@ pub struct TreeHead {
     pub root: Hash,
 }
 
+/// Resolves once enqueued leaves are durable, with the index of the first.
+pub type Durable = oneshot::Receiver<Result<u64, StoreError>>;
+
 struct AppendRequest {
     leaves: Vec<NewLeaf>,
     reply: oneshot::Sender<Result<u64, StoreError>>,
@@ -161,15 +164,20 @@ impl Log {
     /// Hands `leaves` to the writer without waiting: the returned receiver resolves
     /// once they are durable. Fails at once when the queue is full (back-pressure)
     /// or closed.
-    pub fn enqueue(
-        &self,
-        leaves: Vec<NewLeaf>,
-    ) -> Result<oneshot::Receiver<Result<u64, StoreError>>, StoreError> {
-        let queue = self.queue.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
+    pub fn enqueue(&self, leaves: Vec<NewLeaf>) -> Result<Durable, StoreError> {
+        self.try_enqueue(leaves).map_err(|(e, _)| e)
+    }
+
+    /// [`Log::enqueue`], giving the leaves back when they could not be handed over.
+    pub fn try_enqueue(&self, leaves: Vec<NewLeaf>) -> Result<Durable, (StoreError, Vec<NewLeaf>)> {
+        let queue = match self.queue.lock().ok().and_then(|q| q.clone()) {
+            Some(q) => q,
+            None => return Err((StoreError::Closed, leaves)),
+        };
         let (reply, answer) = oneshot::channel();
         queue.try_send(AppendRequest { leaves, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+            mpsc::error::TrySendError::Full(r) => (StoreError::Overloaded, r.leaves),
+            mpsc::error::TrySendError::Closed(r) => (StoreError::Closed, r.leaves),
         })?;
         Ok(answer)
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use warden_core::action::ActionEvent;
 use warden_core::admin::Severity;
-use warden_store::NewLeaf;
+use warden_store::{NewLeaf, StoreError};
 
 use crate::AppState;
 
@@ -82,10 +82,21 @@ pub fn record(state: &AppState, start: ActionStart, end: ActionEnd) {
             return;
         }
     };
-    let log = std::sync::Arc::clone(&state.log);
-    tokio::spawn(async move {
-        if let Err(e) = log.append(vec![NewLeaf::new(leaf, None)]).await {
-            tracing::error!(error = %e, decision = %event.decision_id, "action event not recorded");
+    // Handed to the writer without a task of its own: the writer reports a failed
+    // commit itself, and nobody waits for this one. Only a full queue waits, in
+    // the background, rather than losing the event.
+    match state.log.try_enqueue(vec![NewLeaf::new(leaf, None)]) {
+        Ok(_) => {}
+        Err((StoreError::Overloaded, leaves)) => {
+            let log = std::sync::Arc::clone(&state.log);
+            tokio::spawn(async move {
+                if let Err(e) = log.append(leaves).await {
+                    tracing::error!(error = %e, decision = %event.decision_id, "action event not recorded");
+                }
+            });
         }
-    });
+        Err((e, _)) => {
+            tracing::error!(error = %e, decision = %event.decision_id, "action event not recorded")
+        }
+    }
 }
