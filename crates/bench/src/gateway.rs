@@ -5,6 +5,11 @@
 //! (a) closed-loop throughput with N keep-alive connections, direct vs Warden;
 //! (b) open-loop latency at a fixed request rate, direct vs Warden, measured
 //!     from each request's scheduled send time (no coordinated omission).
+//!
+//! A third path is measured as the ceiling: a bare proxy (hyper server and
+//! client, its own process, nothing checked and nothing logged). Every request
+//! through any proxy is received and sent once more, so what a proxy can reach
+//! on these two shared cores is measured, not assumed.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -43,6 +48,51 @@ pub struct Args {
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// The bare proxy's arguments (run as a child process by `gateway`).
+#[derive(clap::Args)]
+pub struct BareProxyArgs {
+    /// The upstream's address.
+    #[arg(long)]
+    upstream: SocketAddr,
+}
+
+/// A proxy that forwards every request to the upstream and does nothing else:
+/// the ceiling any gateway on this machine is measured against.
+pub fn bare_proxy(args: BareProxyArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("bare proxy listening on http://{}", listener.local_addr()?);
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client: Client<HttpConnector, hyper::body::Incoming> =
+            Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build(connector);
+        let origin = Arc::<str>::from(format!("http://{}", args.upstream));
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            let (client, origin) = (client.clone(), Arc::clone(&origin));
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                        let (client, origin) = (client.clone(), Arc::clone(&origin));
+                        async move {
+                            let (mut parts, body) = request.into_parts();
+                            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                            parts.uri = format!("{origin}{path}").parse()?;
+                            parts.headers.remove(hyper::header::HOST);
+                            let response = client.request(hyper::Request::from_parts(parts, body)).await?;
+                            anyhow::Ok(response)
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
 
 struct Server {
     child: Child,
@@ -103,7 +153,7 @@ intent = "ticket.read"
 resource = "bench:ping"
 "#
     )?;
-    let mut child = Command::new(binary)
+    let child = Command::new(binary)
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
         .arg("--data-dir")
@@ -113,16 +163,31 @@ resource = "bench:ping"
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
+    listening(child)
+}
+
+/// Waits for the child's `listening on URL` line.
+fn listening(mut child: Child) -> anyhow::Result<Server> {
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let url = loop {
-        let Some(line) = lines.next() else { bail!("warden exited before listening") };
+        let Some(line) = lines.next() else { bail!("the server exited before listening") };
         if let Some(rest) = line?.split("listening on ").nth(1) {
             break rest.trim().to_owned();
         }
     };
     std::thread::spawn(move || for _ in lines {});
     Ok(Server { child, url })
+}
+
+fn start_bare_proxy(upstream: SocketAddr) -> anyhow::Result<Server> {
+    let child = Command::new(std::env::current_exe()?)
+        .args(["bare-proxy", "--upstream", &upstream.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the bare proxy")?;
+    listening(child)
 }
 
 async fn call(client: &HttpClient, request: hyper::Request<Full<Bytes>>) -> anyhow::Result<(u16, Bytes)> {
@@ -318,23 +383,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.connections,
             args.duration_s
         );
-        let direct_rps = throughput(&direct, args.connections, duration).await?;
-        let warden_rps = throughput(&warden, args.connections, duration).await?;
+        let bare_server = start_bare_proxy(upstream)?;
+        let bare = Target { uri: format!("{}/ping", bare_server.url).parse()?, bearer: None };
         let latency_duration = Duration::from_secs(args.latency_duration_s);
+        let direct_rps = throughput(&direct, args.connections, duration).await?;
+        let bare_rps = throughput(&bare, args.connections, duration).await?;
+        let warden_rps = throughput(&warden, args.connections, duration).await?;
         let (direct_lat, direct_err) = latency(&direct, args.rate, latency_duration).await?;
+        let (bare_lat, bare_err) = latency(&bare, args.rate, latency_duration).await?;
         let (warden_lat, warden_err) = latency(&warden, args.rate, latency_duration).await?;
         println!();
         println!(
-            "| path | max throughput (req/s) | p50 ms @ {} req/s | p99 ms | p99.9 ms | errors |",
+            "| path | max throughput (req/s) | share of direct | p50 ms @ {} req/s | p99 ms | p99.9 ms | errors |",
             args.rate
         );
-        println!("|---|---:|---:|---:|---:|---:|");
+        println!("|---|---:|---:|---:|---:|---:|---:|");
         for (name, rps, h, err) in [
             ("direct", direct_rps, &direct_lat, direct_err),
+            ("bare proxy (no checks, no log)", bare_rps, &bare_lat, bare_err),
             ("through Warden", warden_rps, &warden_lat, warden_err),
         ] {
             println!(
-                "| {name} | {rps:.0} | {} | {} | {} | {err} |",
+                "| {name} | {rps:.0} | {:.1}% | {} | {} | {} | {err} |",
+                100.0 * rps / direct_rps.max(1.0),
                 ms(h.value_at_quantile(0.5)),
                 ms(h.value_at_quantile(0.99)),
                 ms(h.value_at_quantile(0.999))
@@ -342,11 +413,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         println!();
         println!(
-            "Warden throughput: {:.1}% of direct (target >= 50%)",
-            100.0 * warden_rps / direct_rps.max(1.0)
+            "Warden throughput: {:.1}% of direct (target >= 50%); the bare proxy reaches {:.1}%, Warden {:.1}% of the bare proxy",
+            100.0 * warden_rps / direct_rps.max(1.0),
+            100.0 * bare_rps / direct_rps.max(1.0),
+            100.0 * warden_rps / bare_rps.max(1.0)
         );
-        let added = warden_lat.value_at_quantile(0.99).saturating_sub(direct_lat.value_at_quantile(0.99));
-        println!("added p99 at {} req/s: {} ms (target <= 1 ms)", args.rate, ms(added));
+        let p99 = |h: &Histogram<u64>| h.value_at_quantile(0.99);
+        println!(
+            "added p99 at {} req/s: {} ms (target <= 1 ms); the bare proxy adds {} ms",
+            args.rate,
+            ms(p99(&warden_lat).saturating_sub(p99(&direct_lat))),
+            ms(p99(&bare_lat).saturating_sub(p99(&direct_lat)))
+        );
+        drop(bare_server);
         drop(server);
         anyhow::Ok(())
     })

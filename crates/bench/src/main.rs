@@ -42,6 +42,9 @@ enum Command {
     Proofs(proofs::Args),
     /// The gateway's overhead: throughput and latency direct vs through Warden.
     Gateway(gateway::Args),
+    /// The bare proxy `gateway` measures as its ceiling (started by it).
+    #[command(hide = true)]
+    BareProxy(gateway::BareProxyArgs),
     /// The full decision path with 10,000 policies.
     Decide(decide::Args),
     /// The behavior engine with 100,000 agents: observe latency and memory per agent.
@@ -55,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ingest(args) => ingest::run(args),
         Command::Proofs(args) => proofs::run(args),
         Command::Gateway(args) => gateway::run(args),
+        Command::BareProxy(args) => gateway::bare_proxy(args),
         Command::Decide(args) => decide::run(args),
         Command::Behavior(args) => behavior::run(args),
         Command::Eval(args) => eval::run(args),
