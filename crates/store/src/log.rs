@@ -37,6 +37,12 @@ pub const GROUP_COMMIT_LEAVES_MAX: usize = 20_000;
 pub const INTEGRATE_INTERVAL_MS_MAX: u64 = 100;
 /// How long an append waits for room in the queue.
 pub const APPEND_QUEUE_WAIT_MS_MAX: u64 = 10_000;
+/// Longest a batch that nobody waits for ([`Log::try_enqueue_background`]) is held
+/// back so that it can share the next waited-for commit instead of paying an
+/// fsync of its own.
+pub const BACKGROUND_DELAY_MS_MAX: u64 = 20;
+/// Most leaves held back that way before they are committed anyway.
+pub const BACKGROUND_LEAVES_MAX: usize = 1_024;
 
 /// Why a log read or write failed.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +83,8 @@ pub type Durable = oneshot::Receiver<Result<u64, StoreError>>;
 struct AppendRequest {
     leaves: Vec<NewLeaf>,
     reply: oneshot::Sender<Result<u64, StoreError>>,
+    /// Nobody waits for this one: it may wait for company.
+    background: bool,
 }
 
 /// The verifiable log over a [`Store`].
@@ -152,7 +160,10 @@ impl Log {
         let queue = self.queue.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
         queue
-            .send_timeout(AppendRequest { leaves, reply }, Duration::from_millis(APPEND_QUEUE_WAIT_MS_MAX))
+            .send_timeout(
+                AppendRequest { leaves, reply, background: false },
+                Duration::from_millis(APPEND_QUEUE_WAIT_MS_MAX),
+            )
             .await
             .map_err(|e| match e {
                 mpsc::error::SendTimeoutError::Timeout(_) => StoreError::Overloaded,
@@ -170,12 +181,30 @@ impl Log {
 
     /// [`Log::enqueue`], giving the leaves back when they could not be handed over.
     pub fn try_enqueue(&self, leaves: Vec<NewLeaf>) -> Result<Durable, (StoreError, Vec<NewLeaf>)> {
+        self.hand_over(leaves, false)
+    }
+
+    /// [`Log::try_enqueue`] for leaves nobody waits for (an action event written
+    /// after its answer went out): the writer may hold them back up to
+    /// [`BACKGROUND_DELAY_MS_MAX`] to commit them with the next waited-for batch.
+    pub fn try_enqueue_background(
+        &self,
+        leaves: Vec<NewLeaf>,
+    ) -> Result<Durable, (StoreError, Vec<NewLeaf>)> {
+        self.hand_over(leaves, true)
+    }
+
+    fn hand_over(
+        &self,
+        leaves: Vec<NewLeaf>,
+        background: bool,
+    ) -> Result<Durable, (StoreError, Vec<NewLeaf>)> {
         let queue = match self.queue.lock().ok().and_then(|q| q.clone()) {
             Some(q) => q,
             None => return Err((StoreError::Closed, leaves)),
         };
         let (reply, answer) = oneshot::channel();
-        queue.try_send(AppendRequest { leaves, reply }).map_err(|e| match e {
+        queue.try_send(AppendRequest { leaves, reply, background }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(r) => (StoreError::Overloaded, r.leaves),
             mpsc::error::TrySendError::Closed(r) => (StoreError::Closed, r.leaves),
         })?;
@@ -342,6 +371,14 @@ fn writer_loop(
     head: &watch::Sender<TreeHead>,
     sequenced: &AtomicU64,
 ) {
+    // Only for timed waits on the queue (holding back a background batch).
+    let clock = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "the log writer cannot start its timer; appends are refused");
+            return;
+        }
+    };
     let mut next = integrator.size();
     // Leaf hashes sequenced but not yet integrated, and when integration last ran.
     let mut pending: Vec<Hash> = Vec::new();
@@ -369,13 +406,21 @@ fn writer_loop(
         // Group commit: take every request already waiting, up to the limit.
         let mut requests = vec![first];
         let mut count = requests.iter().map(|r| r.leaves.len()).sum::<usize>();
-        while count < GROUP_COMMIT_LEAVES_MAX {
-            match queue.try_recv() {
-                Ok(r) => {
-                    count += r.leaves.len();
-                    requests.push(r);
+        drain(&mut queue, &mut requests, &mut count);
+        // A batch nobody waits for waits a little for one somebody does, so that
+        // the two share one fsync.
+        if requests.iter().all(|r| r.background) {
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(BACKGROUND_DELAY_MS_MAX);
+            while count < BACKGROUND_LEAVES_MAX && requests.iter().all(|r| r.background) {
+                // The timer is created inside the runtime that drives it.
+                match clock.block_on(async { tokio::time::timeout_at(deadline, queue.recv()).await }) {
+                    Ok(Some(r)) => {
+                        count += r.leaves.len();
+                        requests.push(r);
+                        drain(&mut queue, &mut requests, &mut count);
+                    }
+                    Ok(None) | Err(_) => break,
                 }
-                Err(_) => break,
             }
         }
         let mut leaves = Vec::with_capacity(count);
@@ -414,6 +459,19 @@ fn writer_loop(
     // Drain: integrate whatever was sequenced but not yet integrated.
     if let Err(e) = Integrator::catch_up(store) {
         tracing::error!(error = %e, "final integration failed; it will resume at next start");
+    }
+}
+
+/// Moves every request already queued into `requests`, up to the group-commit limit.
+fn drain(queue: &mut mpsc::Receiver<AppendRequest>, requests: &mut Vec<AppendRequest>, count: &mut usize) {
+    while *count < GROUP_COMMIT_LEAVES_MAX {
+        match queue.try_recv() {
+            Ok(r) => {
+                *count += r.leaves.len();
+                requests.push(r);
+            }
+            Err(_) => break,
+        }
     }
 }
 

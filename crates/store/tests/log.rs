@@ -271,3 +271,31 @@ fn charges_of_one_group_commit_are_summed_per_session() {
     assert_eq!(store.session("sess_b").unwrap().unwrap().1, Usage { tool_calls: 1, writes: 0, bytes: 5 });
     assert!(store.session("sess_gone").unwrap().is_none());
 }
+
+#[test]
+fn background_leaves_are_committed_alone_or_with_the_next_append_and_survive_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let rt = rt();
+    {
+        let log = Log::open(Arc::new(SqliteStore::open(&path).unwrap())).unwrap();
+        // Alone: committed once the hold-back delay is over.
+        let started = std::time::Instant::now();
+        let alone = log.try_enqueue_background(leaves(0, 1)).map_err(|(e, _)| e).unwrap();
+        assert_eq!(rt.block_on(alone).unwrap().unwrap(), 0);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // With company: a waited-for append takes the held-back leaves with it.
+        let held = log.try_enqueue_background(leaves(1, 2)).map_err(|(e, _)| e).unwrap();
+        let waited = rt.block_on(log.append(leaves(3, 1))).unwrap();
+        assert_eq!(waited, 3);
+        assert_eq!(rt.block_on(held).unwrap().unwrap(), 1);
+        // Handed over just before shutdown: still committed.
+        let last = log.try_enqueue_background(leaves(4, 1)).map_err(|(e, _)| e).unwrap();
+        log.shutdown();
+        assert_eq!(rt.block_on(last).unwrap().unwrap(), 4);
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.sequenced_size().unwrap(), 5);
+    let got = store.read_leaves(0, 5).unwrap();
+    assert_eq!(got, leaves(0, 5).iter().map(|l| l.leaf().to_vec()).collect::<Vec<_>>());
+}

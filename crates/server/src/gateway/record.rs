@@ -83,9 +83,10 @@ pub fn record(state: &AppState, start: ActionStart, end: ActionEnd) {
         }
     };
     // Handed to the writer without a task of its own: the writer reports a failed
-    // commit itself, and nobody waits for this one. Only a full queue waits, in
+    // commit itself, nobody waits for this one, and it may ride along with the next
+    // decision's commit. Only a full queue waits, in
     // the background, rather than losing the event.
-    match state.log.try_enqueue(vec![NewLeaf::new(leaf, None)]) {
+    match state.log.try_enqueue_background(vec![NewLeaf::new(leaf, None)]) {
         Ok(_) => {}
         Err((StoreError::Overloaded, leaves)) => {
             let log = std::sync::Arc::clone(&state.log);
