@@ -64,6 +64,36 @@ fn a_fresh_log_starts_with_the_first_admin_credential_and_only_once() {
     assert!(lines.last().unwrap().contains("listening on http://"), "{lines:?}");
 }
 
+#[test]
+fn a_first_start_stopped_before_storing_its_admin_is_finished_not_repeated() {
+    let dir = TestDir::new();
+    let server = Server::start(&dir.data());
+    server.check_first_start_entries();
+    let admin = server.entry(0);
+    server.stop_gracefully();
+    let token_file = dir.data().join(ADMIN_TOKEN_FILE);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    // What a crash between logging the creation and storing the operator leaves:
+    // the token file and the event, no operator.
+    let db = rusqlite::Connection::open(dir.data().join("warden.db")).unwrap();
+    assert_eq!(db.execute("DELETE FROM operators", []).unwrap(), 1);
+    db.close().map_err(|(_, e)| e).unwrap();
+
+    let server = Server::start(&dir.data());
+    assert_eq!(server.start_size(), 1, "the admin's creation is logged once, not twice");
+    assert_eq!(server.entry(0).leaf, admin.leaf);
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), token, "the same credential");
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).proxy(None).build().new_agent();
+    let status = agent
+        .get(&server.client.url("/v1/agents"))
+        .header("authorization", &format!("Bearer {}", token.trim()))
+        .call()
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 200, "the credential in admin.token is the stored admin's");
+}
+
 // ---- submitting and reading back ------------------------------------------------------
 
 #[test]

@@ -60,35 +60,68 @@ pub async fn bootstrap_admin(
     if state.directory.operator_count().map_err(|e| setup(e.to_string()))? > 0 {
         return Ok(None);
     }
-    let mut secret = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    let token = format!("{OPERATOR_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
     let path = dir.root().join(ADMIN_TOKEN_FILE);
-    if path.exists() {
-        std::fs::remove_file(&path)
-            .map_err(|e| setup(format!("cannot replace `{}`: {e}", path.display())))?;
-    }
-    datadir::write_private_file(&path, format!("{token}\n").as_bytes()).map_err(|e| setup(e.to_string()))?;
+    // The token file is written first, then the event, then the operator. A start
+    // that stopped part-way left the file (and maybe the event): finish that
+    // bootstrap, with the same token and the same operator, instead of logging the
+    // creation of a second admin that never existed.
+    let left = std::fs::read_to_string(&path).ok().map(|t| t.trim().to_owned());
+    let token = match left {
+        Some(t) if t.starts_with(OPERATOR_TOKEN_PREFIX) && t.len() > OPERATOR_TOKEN_PREFIX.len() + 32 => t,
+        _ => {
+            let mut secret = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            let token = format!("{OPERATOR_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .map_err(|e| setup(format!("cannot replace `{}`: {e}", path.display())))?;
+            }
+            datadir::write_private_file(&path, format!("{token}\n").as_bytes())
+                .map_err(|e| setup(e.to_string()))?;
+            token
+        }
+    };
+    let token_sha256 = sha256_hex(&token);
+    // Derived from the token, so a resumed bootstrap names the same operator.
+    let id = format!("opr_{}", token_sha256.get(..20).unwrap_or(&token_sha256));
     let operator = OperatorRecord {
-        id: new_id("opr_"),
+        id,
         name: "bootstrap admin".into(),
         role: Role::Admin,
-        token_sha256: sha256_hex(&token),
+        token_sha256,
         created_at: state.clock.now().unix_timestamp(),
         revoked: false,
     };
-    record(
-        state,
-        "operator.created",
-        "system",
-        &operator.id,
-        Severity::Info,
-        serde_json::json!({"role": "admin"}),
-    )
-    .await
-    .map_err(|e| setup(e.to_string()))?;
+    if !creation_logged(state, &operator.id).map_err(|e| setup(e.to_string()))? {
+        record(
+            state,
+            "operator.created",
+            "system",
+            &operator.id,
+            Severity::Info,
+            serde_json::json!({"role": "admin"}),
+        )
+        .await
+        .map_err(|e| setup(e.to_string()))?;
+    }
     state.directory.put_operator(&operator).map_err(|e| setup(e.to_string()))?;
     Ok(Some(path))
+}
+
+/// Entries a first start looks through for its own bootstrap event (the log of a
+/// data directory without operators holds only what its first start wrote).
+const BOOTSTRAP_SCAN_ENTRIES_MAX: u64 = 10_000;
+
+/// True if the log already records the bootstrap admin `id`'s creation.
+fn creation_logged(state: &AppState, id: &str) -> Result<bool, warden_store::StoreError> {
+    let end = state.log.sequenced_size().min(BOOTSTRAP_SCAN_ENTRIES_MAX);
+    let leaves = state.log.store().read_leaves(0, end)?;
+    Ok(leaves.iter().any(|leaf| {
+        serde_json::from_slice::<serde_json::Value>(leaf).is_ok_and(|e| {
+            e.get("kind").and_then(|k| k.as_str()) == Some("operator.created")
+                && e.get("subject").and_then(|s| s.as_str()) == Some(id)
+        })
+    }))
 }
 
 /// Writes an administrative event to the log; the change it records must not
