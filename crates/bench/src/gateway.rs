@@ -292,7 +292,26 @@ fn client(connections: usize) -> HttpClient {
 }
 
 /// Closed loop: `connections` workers send back to back for `duration`.
-async fn throughput(target: &Target, connections: usize, duration: Duration) -> anyhow::Result<f64> {
+/// CPU time the process `pid` has used (all threads, user + system), from
+/// `/proc/PID/stat` in clock ticks of USER_HZ (100 on Linux).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// Closed-loop throughput and, when `server` is given, that process's CPU time per
+/// request over the measured interval (µs).
+async fn throughput(
+    target: &Target,
+    connections: usize,
+    duration: Duration,
+    server: Option<u32>,
+) -> anyhow::Result<(f64, Option<f64>)> {
     let client = client(connections);
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -313,15 +332,21 @@ async fn throughput(target: &Target, connections: usize, duration: Duration) -> 
     // Warm the pool, then measure.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let start_count = done.load(Ordering::Relaxed);
+    let cpu_before = server.and_then(cpu_time);
     let started = Instant::now();
     tokio::time::sleep(duration).await;
     let count = done.load(Ordering::Relaxed) - start_count;
+    let cpu_after = server.and_then(cpu_time);
     let elapsed = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await??;
     }
-    Ok(count as f64 / elapsed)
+    let cpu_per_request = match (cpu_before, cpu_after) {
+        (Some(b), Some(a)) if count > 0 => Some(a.saturating_sub(b).as_secs_f64() * 1e6 / count as f64),
+        _ => None,
+    };
+    Ok((count as f64 / elapsed, cpu_per_request))
 }
 
 /// Open loop: one request every `1/rate` s for `duration`, latency from each
@@ -386,9 +411,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let bare_server = start_bare_proxy(upstream)?;
         let bare = Target { uri: format!("{}/ping", bare_server.url).parse()?, bearer: None };
         let latency_duration = Duration::from_secs(args.latency_duration_s);
-        let direct_rps = throughput(&direct, args.connections, duration).await?;
-        let bare_rps = throughput(&bare, args.connections, duration).await?;
-        let warden_rps = throughput(&warden, args.connections, duration).await?;
+        let (direct_rps, _) = throughput(&direct, args.connections, duration, None).await?;
+        let (bare_rps, bare_cpu) =
+            throughput(&bare, args.connections, duration, Some(bare_server.child.id())).await?;
+        let (warden_rps, warden_cpu) =
+            throughput(&warden, args.connections, duration, Some(server.child.id())).await?;
         let (direct_lat, direct_err) = latency(&direct, args.rate, latency_duration).await?;
         let (bare_lat, bare_err) = latency(&bare, args.rate, latency_duration).await?;
         let (warden_lat, warden_err) = latency(&warden, args.rate, latency_duration).await?;
@@ -417,6 +444,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             100.0 * warden_rps / direct_rps.max(1.0),
             100.0 * bare_rps / direct_rps.max(1.0),
             100.0 * warden_rps / bare_rps.max(1.0)
+        );
+        let us = |c: Option<f64>| c.map_or_else(|| "?".to_owned(), |c| format!("{c:.1}"));
+        println!(
+            "server CPU per request at max throughput (user + system, all threads): bare proxy {} µs, Warden {} µs",
+            us(bare_cpu),
+            us(warden_cpu)
         );
         let p99 = |h: &Histogram<u64>| h.value_at_quantile(0.99);
         println!(
