@@ -228,8 +228,11 @@ impl EventIndex for SqliteEventIndex {
                 )));
             }
             {
+                // Plain INSERT: rows and watermark commit together, so no row at or
+                // above the watermark exists, and a conflict would be corruption.
+                // (OR REPLACE also made SQLite keep a statement journal per row.)
                 let mut insert = tx.prepare_cached(&format!(
-                    "INSERT OR REPLACE INTO event_index ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO event_index ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
                 ))?;
                 for e in events {
                     insert.execute(params![
