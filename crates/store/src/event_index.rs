@@ -155,7 +155,8 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IndexedEvent> {
 
 fn watermark(c: &rusqlite::Connection) -> Result<u64, StoreError> {
     let value: Option<String> = c
-        .query_row("SELECT value FROM meta WHERE key = ?1", params![WATERMARK_KEY], |r| r.get(0))
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row(params![WATERMARK_KEY], |r| r.get(0))
         .optional()?;
     match value {
         None => Ok(0),
@@ -245,11 +246,11 @@ impl EventIndex for SqliteEventIndex {
                         e.outcome
                     ])?;
                 }
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    params![WATERMARK_KEY, to.to_string()],
-                )?;
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![WATERMARK_KEY, to.to_string()])?;
             }
             tx.commit()?;
             Ok(())

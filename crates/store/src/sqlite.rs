@@ -220,7 +220,9 @@ impl SqliteStore {
 }
 
 fn max_idx(conn: &Connection) -> Result<u64, StoreError> {
-    let n: Option<i64> = conn.query_row("SELECT MAX(idx) FROM entries", [], |r| r.get(0))?;
+    // Cached: it runs in every group commit, and parsing it each time was 3% of the
+    // gateway's CPU.
+    let n: Option<i64> = conn.prepare_cached("SELECT MAX(idx) FROM entries")?.query_row([], |r| r.get(0))?;
     Ok(n.map_or(0, |n| n as u64 + 1))
 }
 
@@ -324,11 +326,11 @@ impl Store for SqliteStore {
                     for t in tiles {
                         insert.execute(params![tile_id(t.key)?, to_i64(t.width)?, t.hashes])?;
                     }
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT INTO meta (key, value) VALUES ('integrated_size', ?1)
                          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                        params![new_size.to_string()],
-                    )?;
+                    )?
+                    .execute(params![new_size.to_string()])?;
                 }
                 tx.commit()?;
                 Ok(())
