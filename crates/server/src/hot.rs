@@ -77,7 +77,7 @@ impl SessionEntry {
         if let Some(budget) = over_budget(budgets, *usage, delta) {
             return Err(budget);
         }
-        *usage = add(*usage, delta);
+        *usage = usage.plus(delta);
         Ok(())
     }
 
@@ -85,7 +85,7 @@ impl SessionEntry {
     /// bytes of an answer that has been delivered).
     pub fn charge(&self, delta: Usage) {
         let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
-        *usage = add(*usage, delta);
+        *usage = usage.plus(delta);
     }
 
     /// Takes back a reservation whose action was not recorded.
@@ -94,14 +94,6 @@ impl SessionEntry {
         usage.tool_calls = usage.tool_calls.saturating_sub(delta.tool_calls);
         usage.writes = usage.writes.saturating_sub(delta.writes);
         usage.bytes = usage.bytes.saturating_sub(delta.bytes);
-    }
-}
-
-fn add(a: Usage, b: Usage) -> Usage {
-    Usage {
-        tool_calls: a.tool_calls.saturating_add(b.tool_calls),
-        writes: a.writes.saturating_add(b.writes),
-        bytes: a.bytes.saturating_add(b.bytes),
     }
 }
 

@@ -116,6 +116,18 @@ pub struct Usage {
     pub bytes: u64,
 }
 
+impl Usage {
+    /// Both together, each counter saturating.
+    #[must_use]
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            tool_calls: self.tool_calls.saturating_add(other.tool_calls),
+            writes: self.writes.saturating_add(other.writes),
+            bytes: self.bytes.saturating_add(other.bytes),
+        }
+    }
+}
+
 /// A session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

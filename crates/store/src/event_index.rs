@@ -15,16 +15,16 @@
 //! has its own lock and its own WAL, and its commits need no fsync (what a crash
 //! loses is re-derived from the log).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
+use crate::sqlite::Readers;
 
 /// The index file's name, beside the log's database.
 pub const EVENT_INDEX_FILE: &str = "events.db";
-const READ_CONNECTIONS_MAX: usize = 4;
 const BUSY_TIMEOUT_MS: u64 = 5_000;
 
 /// The index table and its indexes.
@@ -169,9 +169,8 @@ fn watermark(c: &rusqlite::Connection) -> Result<u64, StoreError> {
 /// The SQLite implementation of [`EventIndex`], in its own database file.
 #[derive(Debug)]
 pub struct SqliteEventIndex {
-    path: PathBuf,
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Readers,
 }
 
 impl SqliteEventIndex {
@@ -184,29 +183,11 @@ impl SqliteEventIndex {
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         writer.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
         writer.execute_batch(EVENT_INDEX_SCHEMA)?;
-        Ok(Self { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+        Ok(Self { writer: Mutex::new(writer), readers: Readers::new(path) })
     }
 
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let pooled = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
-        let conn = match pooled {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                c.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
-                c
-            }
-        };
-        let result = f(&conn);
-        if let Ok(mut pool) = self.readers.lock()
-            && pool.len() < READ_CONNECTIONS_MAX
-        {
-            pool.push(conn);
-        }
-        result
+        self.readers.with(f)
     }
 }
 

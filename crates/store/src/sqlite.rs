@@ -67,9 +67,8 @@ CREATE TABLE IF NOT EXISTS revocations (kind TEXT NOT NULL, id TEXT NOT NULL, at
 /// The SQLite implementation of [`Store`].
 #[derive(Debug)]
 pub struct SqliteStore {
-    path: PathBuf,
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Readers,
     read_only: bool,
     _checkpointer: Option<Checkpointer>,
 }
@@ -133,6 +132,49 @@ fn hash_from(blob: &[u8], what: &str) -> Result<Hash, StoreError> {
     Hash::from_slice(blob).ok_or_else(|| StoreError::Corrupt(format!("{what} is not a 32-byte hash")))
 }
 
+/// A pool of read-only connections to one database file, opened on demand and
+/// kept up to [`READ_CONNECTIONS_MAX`].
+#[derive(Debug)]
+pub(crate) struct Readers {
+    path: PathBuf,
+    pool: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    pub(crate) fn new(path: &Path) -> Self {
+        Self { path: path.to_owned(), pool: Mutex::new(Vec::new()) }
+    }
+
+    fn open(path: &Path) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        conn.pragma_update(None, "cache_size", -READ_CACHE_KIB)?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on a pooled connection.
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.pool.lock().map_err(|_| StoreError::Closed)?.pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => Self::open(&self.path)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut pool) = self.pool.lock()
+            && pool.len() < READ_CONNECTIONS_MAX
+        {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -156,9 +198,8 @@ impl SqliteStore {
             "DROP TABLE IF EXISTS event_index; DELETE FROM meta WHERE key = 'event_index_size';",
         )?;
         Ok(Self {
-            path: path.to_owned(),
             writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
+            readers: Readers::new(path),
             read_only: false,
             _checkpointer: Some(Checkpointer::start(path)?),
         })
@@ -169,42 +210,20 @@ impl SqliteStore {
         if !path.exists() {
             return Err(StoreError::Database(format!("no database at `{}`", path.display())));
         }
-        let writer = Self::open_reader(path)?;
+        let writer = Readers::open(path)?;
         Ok(Self {
-            path: path.to_owned(),
             writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
+            readers: Readers::new(path),
             read_only: true,
             _checkpointer: None,
         })
-    }
-
-    fn open_reader(path: &Path) -> Result<Connection, StoreError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
-        conn.pragma_update(None, "cache_size", -READ_CACHE_KIB)?;
-        Ok(conn)
     }
 
     pub(crate) fn with_reader<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
-        let conn = match pooled {
-            Some(c) => c,
-            None => Self::open_reader(&self.path)?,
-        };
-        let result = f(&conn);
-        if let Ok(mut pool) = self.readers.lock()
-            && pool.len() < READ_CONNECTIONS_MAX
-        {
-            pool.push(conn);
-        }
-        result
+        self.readers.with(f)
     }
 
     pub(crate) fn with_writer<T>(
@@ -270,11 +289,8 @@ impl Store for SqliteStore {
                         ])?;
                     }
                     if let Some(charge) = leaf.charge() {
-                        let u = charge.usage;
                         let total = charges.entry(charge.session_id.as_str()).or_default();
-                        total.tool_calls = total.tool_calls.saturating_add(u.tool_calls);
-                        total.writes = total.writes.saturating_add(u.writes);
-                        total.bytes = total.bytes.saturating_add(u.bytes);
+                        *total = total.plus(charge.usage);
                     }
                 }
                 for (session_id, u) in charges {

@@ -84,8 +84,8 @@ pub fn record(state: &AppState, start: ActionStart, end: ActionEnd) {
     };
     // Handed to the writer without a task of its own: the writer reports a failed
     // commit itself, nobody waits for this one, and it may ride along with the next
-    // decision's commit. Only a full queue waits, in
-    // the background, rather than losing the event.
+    // decision's commit. Only when the queue is full does it wait, in a task, rather
+    // than be lost.
     match state.log.try_enqueue_background(vec![NewLeaf::new(leaf, None)]) {
         Ok(_) => {}
         Err((StoreError::Overloaded, leaves)) => {
