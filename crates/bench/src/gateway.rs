@@ -39,9 +39,19 @@ pub struct Args {
     /// Fixed request rate of the latency runs, requests per second.
     #[arg(long, default_value_t = 2000)]
     rate: u64,
-    /// Seconds per latency measurement.
+    /// Seconds of latency measurement per path, taken in one-second slices that
+    /// alternate between the paths (so that a noisy second of the machine falls on
+    /// all of them alike, not on whichever path ran then).
     #[arg(long, default_value_t = 10)]
     latency_duration_s: u64,
+    /// Throughput rounds; each measures every path once, in turn. The table shows
+    /// every round and the median share.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// Measure only the throughput through Warden and its CPU per request (for
+    /// comparing two builds of Warden quickly); skips everything else.
+    #[arg(long)]
+    warden_only: bool,
     /// The `warden` binary; default: next to this one.
     #[arg(long)]
     warden: Option<PathBuf>,
@@ -351,8 +361,12 @@ async fn throughput(
 
 /// Open loop: one request every `1/rate` s for `duration`, latency from each
 /// request's scheduled time.
-async fn latency(target: &Target, rate: u64, duration: Duration) -> anyhow::Result<(Histogram<u64>, u64)> {
-    let client = client(256);
+async fn latency(
+    client: &HttpClient,
+    target: &Target,
+    rate: u64,
+    duration: Duration,
+) -> anyhow::Result<(Histogram<u64>, u64)> {
     let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
     let total = duration.as_nanos() / interval.as_nanos().max(1);
     let started = tokio::time::Instant::now() + Duration::from_millis(100);
@@ -410,25 +424,70 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         let bare_server = start_bare_proxy(upstream)?;
         let bare = Target { uri: format!("{}/ping", bare_server.url).parse()?, bearer: None };
-        let latency_duration = Duration::from_secs(args.latency_duration_s);
-        let (direct_rps, _) = throughput(&direct, args.connections, duration, None).await?;
-        let (bare_rps, bare_cpu) =
-            throughput(&bare, args.connections, duration, Some(bare_server.child.id())).await?;
-        let (warden_rps, warden_cpu) =
-            throughput(&warden, args.connections, duration, Some(server.child.id())).await?;
-        let (direct_lat, direct_err) = latency(&direct, args.rate, latency_duration).await?;
-        let (bare_lat, bare_err) = latency(&bare, args.rate, latency_duration).await?;
-        let (warden_lat, warden_err) = latency(&warden, args.rate, latency_duration).await?;
+        let us = |c: Option<f64>| c.map_or_else(|| "?".to_owned(), |c| format!("{c:.1}"));
+        if args.warden_only {
+            for round in 1..=args.rounds.max(1) {
+                let (rps, cpu) = throughput(&warden, args.connections, duration, Some(server.child.id())).await?;
+                println!("round {round}: through Warden {rps:.0} req/s, server CPU {} µs per request", us(cpu));
+            }
+            drop(bare_server);
+            drop(server);
+            return anyhow::Ok(());
+        }
+        println!();
+        println!("| round | direct req/s | bare proxy req/s (share) | Warden req/s (share of direct, of bare) | CPU/request bare, Warden (µs) |");
+        println!("|---:|---:|---:|---:|---:|");
+        let mut shares = Vec::new();
+        let (mut direct_rps, mut bare_rps, mut warden_rps) = (0.0, 0.0, 0.0);
+        for round in 1..=args.rounds.max(1) {
+            let (d, _) = throughput(&direct, args.connections, duration, None).await?;
+            let (b, bare_cpu) = throughput(&bare, args.connections, duration, Some(bare_server.child.id())).await?;
+            let (w, warden_cpu) = throughput(&warden, args.connections, duration, Some(server.child.id())).await?;
+            println!(
+                "| {round} | {d:.0} | {b:.0} ({:.1}%) | {w:.0} ({:.1}%, {:.1}%) | {}, {} |",
+                100.0 * b / d.max(1.0),
+                100.0 * w / d.max(1.0),
+                100.0 * w / b.max(1.0),
+                us(bare_cpu),
+                us(warden_cpu)
+            );
+            shares.push((w / d.max(1.0), d, b, w));
+        }
+        shares.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some(&(_, d, b, w)) = shares.get(shares.len() / 2) {
+            (direct_rps, bare_rps, warden_rps) = (d, b, w);
+        }
+        let slices = args.latency_duration_s.max(1);
+        let mut hists = Vec::new();
+        let mut errors = [0u64; 3];
+        for _ in 0..3 {
+            hists.push(Histogram::<u64>::new(3)?);
+        }
+        // One pool per path, warmed before the first slice, so no slice pays for
+        // opening connections.
+        let clients = [client(256), client(256), client(256)];
+        for (c, target) in clients.iter().zip([&direct, &bare, &warden]) {
+            latency(c, target, args.rate, Duration::from_millis(300)).await?;
+        }
+        for _ in 0..slices {
+            for (i, target) in [&direct, &bare, &warden].into_iter().enumerate() {
+                let (h, e) = latency(&clients[i], target, args.rate, Duration::from_secs(1)).await?;
+                hists[i].add(&h)?;
+                errors[i] += e;
+            }
+        }
+        let (direct_lat, bare_lat, warden_lat) = (&hists[0], &hists[1], &hists[2]);
+        let (direct_err, bare_err, warden_err) = (errors[0], errors[1], errors[2]);
         println!();
         println!(
-            "| path | max throughput (req/s) | share of direct | p50 ms @ {} req/s | p99 ms | p99.9 ms | errors |",
+            "| path | max throughput (req/s, median round) | share of direct | p50 ms @ {} req/s | p99 ms | p99.9 ms | errors |",
             args.rate
         );
         println!("|---|---:|---:|---:|---:|---:|---:|");
         for (name, rps, h, err) in [
-            ("direct", direct_rps, &direct_lat, direct_err),
-            ("bare proxy (no checks, no log)", bare_rps, &bare_lat, bare_err),
-            ("through Warden", warden_rps, &warden_lat, warden_err),
+            ("direct", direct_rps, direct_lat, direct_err),
+            ("bare proxy (no checks, no log)", bare_rps, bare_lat, bare_err),
+            ("through Warden", warden_rps, warden_lat, warden_err),
         ] {
             println!(
                 "| {name} | {rps:.0} | {:.1}% | {} | {} | {} | {err} |",
@@ -445,18 +504,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             100.0 * bare_rps / direct_rps.max(1.0),
             100.0 * warden_rps / bare_rps.max(1.0)
         );
-        let us = |c: Option<f64>| c.map_or_else(|| "?".to_owned(), |c| format!("{c:.1}"));
-        println!(
-            "server CPU per request at max throughput (user + system, all threads): bare proxy {} µs, Warden {} µs",
-            us(bare_cpu),
-            us(warden_cpu)
-        );
         let p99 = |h: &Histogram<u64>| h.value_at_quantile(0.99);
         println!(
             "added p99 at {} req/s: {} ms (target <= 1 ms); the bare proxy adds {} ms",
             args.rate,
-            ms(p99(&warden_lat).saturating_sub(p99(&direct_lat))),
-            ms(p99(&bare_lat).saturating_sub(p99(&direct_lat)))
+            ms(p99(warden_lat).saturating_sub(p99(direct_lat))),
+            ms(p99(bare_lat).saturating_sub(p99(direct_lat)))
         );
         drop(bare_server);
         drop(server);

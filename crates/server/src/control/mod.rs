@@ -38,7 +38,9 @@ pub fn router() -> Router<AppState> {
 pub fn new_id(prefix: &str) -> String {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     let mut bytes = [0u8; 20];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    // The thread's ChaCha generator, seeded from the OS and reseeded by it: one
+    // id per decision would otherwise cost a `getrandom` system call each.
+    rand::thread_rng().fill_bytes(&mut bytes);
     let suffix: String = bytes
         .iter()
         .map(|b| char::from(ALPHABET.get(usize::from(b % 32)).copied().unwrap_or(b'a')))
