@@ -458,26 +458,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (direct_rps, bare_rps, warden_rps) = (d, b, w);
         }
         let slices = args.latency_duration_s.max(1);
-        let mut hists = Vec::new();
-        let mut errors = [0u64; 3];
-        for _ in 0..3 {
-            hists.push(Histogram::<u64>::new(3)?);
-        }
         // One pool per path, warmed before the first slice, so no slice pays for
         // opening connections.
-        let clients = [client(256), client(256), client(256)];
-        for (c, target) in clients.iter().zip([&direct, &bare, &warden]) {
-            latency(c, target, args.rate, Duration::from_millis(300)).await?;
+        let mut paths = Vec::new();
+        for target in [&direct, &bare, &warden] {
+            let c = client(256);
+            latency(&c, target, args.rate, Duration::from_millis(300)).await?;
+            paths.push((target, c, Histogram::<u64>::new(3)?, 0u64));
         }
         for _ in 0..slices {
-            for (i, target) in [&direct, &bare, &warden].into_iter().enumerate() {
-                let (h, e) = latency(&clients[i], target, args.rate, Duration::from_secs(1)).await?;
-                hists[i].add(&h)?;
-                errors[i] += e;
+            for (target, c, hist, errors) in &mut paths {
+                let (h, e) = latency(c, target, args.rate, Duration::from_secs(1)).await?;
+                hist.add(&h)?;
+                *errors += e;
             }
         }
-        let (direct_lat, bare_lat, warden_lat) = (&hists[0], &hists[1], &hists[2]);
-        let (direct_err, bare_err, warden_err) = (errors[0], errors[1], errors[2]);
+        let mut measured = paths.into_iter().map(|(_, _, h, e)| (h, e));
+        let (Some((direct_lat, direct_err)), Some((bare_lat, bare_err)), Some((warden_lat, warden_err))) =
+            (measured.next(), measured.next(), measured.next())
+        else {
+            bail!("three paths were measured");
+        };
+        let (direct_lat, bare_lat, warden_lat) = (&direct_lat, &bare_lat, &warden_lat);
         println!();
         println!(
             "| path | max throughput (req/s, median round) | share of direct | p50 ms @ {} req/s | p99 ms | p99.9 ms | errors |",

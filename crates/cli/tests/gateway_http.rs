@@ -380,3 +380,98 @@ resource = "r"
     assert!(String::from_utf8_lossy(&out.stderr).contains("gateway.routes[1].intent"));
     let _ = json!({});
 }
+
+fn scrape(g: &Gateway, bearer: Option<&str>) -> (u16, String, String) {
+    let mut req = http_agent().get(format!("{}/metrics", g.url()));
+    if let Some(b) = bearer {
+        req = req.header("authorization", format!("Bearer {b}"));
+    }
+    let mut r = req.call().unwrap();
+    let content_type =
+        r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    (r.status().as_u16(), content_type, r.body_mut().read_to_string().unwrap())
+}
+
+fn sample<'a>(
+    scrape: &'a prometheus_parse::Scrape,
+    metric: &str,
+    labels: &[(&str, &str)],
+) -> Option<&'a prometheus_parse::Value> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| &s.value)
+}
+
+fn number(value: Option<&prometheus_parse::Value>) -> f64 {
+    match value {
+        Some(prometheus_parse::Value::Counter(n) | prometheus_parse::Value::Gauge(n)) => *n,
+        other => panic!("not a counter or gauge: {other:?}"),
+    }
+}
+
+#[test]
+fn metrics_count_decisions_actions_and_commits_for_operators_only() {
+    let (g, _echo, token) = start("");
+    let (status, _) = send(&g, "POST", "/proxy/github/repos/acme/web/issues", &token, &[], "{}");
+    assert_eq!(status, 200);
+    let (status, _) = send(&g, "GET", "/proxy/down/x", &token, &[], "");
+    assert_eq!(status, 502);
+    g.wait_event("the second action event", |e| e["kind"] == "action" && e["upstream"] == "down");
+
+    let (status, _, body) = scrape(&g, None);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("operator credential"), "{body}");
+    let (status, _, body) = scrape(&g, Some(&token));
+    assert_eq!(status, 403, "an agent token may not read metrics: {body}");
+
+    let (status, content_type, text) = scrape(&g, Some(&g.admin));
+    assert_eq!(status, 200, "{text}");
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    let parsed = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    assert!(number(sample(&parsed, "warden_decisions_total", &[("tier", "allow")])) >= 2.0, "{text}");
+    assert_eq!(
+        number(sample(
+            &parsed,
+            "warden_gateway_actions_total",
+            &[("upstream", "github"), ("outcome", "success")]
+        )),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        number(sample(
+            &parsed,
+            "warden_gateway_actions_total",
+            &[("upstream", "down"), ("outcome", "upstream_unavailable")]
+        )),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(number(sample(&parsed, "warden_log_writer_up", &[])), 1.0);
+    assert_eq!(number(sample(&parsed, "warden_decisions_unrecorded_total", &[])), 0.0);
+    let commits = number(sample(&parsed, "warden_log_commits_total", &[]));
+    let committed = number(sample(&parsed, "warden_log_committed_entries_total", &[]));
+    let sequenced = number(sample(&parsed, "warden_log_sequenced_entries", &[]));
+    assert!(commits >= 1.0 && committed >= 4.0, "two decisions and two actions at least: {text}");
+    assert!(sequenced >= committed, "{text}");
+    match sample(&parsed, "warden_log_commit_seconds", &[]) {
+        Some(prometheus_parse::Value::Histogram(buckets)) => {
+            let total = buckets.iter().find(|b| b.less_than.is_infinite()).map(|b| b.count);
+            assert_eq!(total, Some(commits), "every commit is timed: {text}");
+            assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count), "cumulative: {buckets:?}");
+        }
+        other => panic!("no commit histogram: {other:?}\n{text}"),
+    }
+    match sample(&parsed, "warden_decision_seconds", &[]) {
+        Some(prometheus_parse::Value::Histogram(buckets)) => {
+            let total = buckets.iter().find(|b| b.less_than.is_infinite()).map_or(0.0, |b| b.count);
+            assert!(total >= 2.0, "{text}");
+        }
+        other => panic!("no decision histogram: {other:?}\n{text}"),
+    }
+    for detector in ["novelty", "rate", "fleet_surge", "sequence", "self_governance", "data_flow"] {
+        assert!(sample(&parsed, "warden_anomalies_total", &[("detector", detector)]).is_some(), "{detector}");
+    }
+}

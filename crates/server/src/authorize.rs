@@ -198,6 +198,7 @@ pub async fn decide_action(
     claims: &AccessClaims,
     input: &ActionInput,
 ) -> Result<Outcome, ApiError> {
+    let started = std::time::Instant::now();
     let sid = claims.sid.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default();
     let agent_id = claims.sub.as_str();
     let entry = state
@@ -328,9 +329,14 @@ pub async fn decide_action(
             if allowed {
                 entry.release(charge);
             }
+            state.metrics.unrecorded();
             return Err(e);
         }
     };
+    state.metrics.decided(tier, refusal, started.elapsed());
+    for f in &judgement.findings {
+        state.metrics.anomaly(f.detector());
+    }
     state.activity.record(&sid, &decision_id, &input.intent, &input.resource.id, tier.as_str(), now);
     Ok(Outcome {
         decision_id,

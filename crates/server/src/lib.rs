@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod hot;
 pub mod incident;
 pub mod inflight;
+pub mod metrics;
 pub mod policy_api;
 pub mod routes;
 mod tasks;
@@ -70,6 +71,8 @@ pub struct AppState {
     pub quarantines: Arc<incident::Quarantines>,
     /// The event index (agent, session, time, kind per log entry), tailing the log.
     pub events: Arc<incident::EventIndexer>,
+    /// Counters served at `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -258,6 +261,7 @@ fn build_state(
         behavior,
         quarantines,
         events,
+        metrics: Arc::default(),
     })
 }
 

@@ -19,6 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
+use warden_core::metrics::{Counter, Histogram};
 use warden_ledger::Hash;
 use warden_ledger::checkpoint::Checkpoint;
 use warden_ledger::note::NoteSigner;
@@ -83,6 +84,21 @@ pub struct TreeHead {
     pub root: Hash,
 }
 
+/// What the writer has done, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct LogStats {
+    /// Sequencing transactions committed (each one fsync).
+    pub commits: Counter,
+    /// Leaves those commits made durable.
+    pub committed_leaves: Counter,
+    /// Sequencing transactions that failed (their appends were refused).
+    pub commit_failures: Counter,
+    /// Appends refused because the writer queue was full.
+    pub queue_full: Counter,
+    /// Duration of each sequencing commit (write and fsync).
+    pub commit_seconds: Histogram,
+}
+
 /// Resolves once enqueued leaves are durable, with the index of the first.
 pub type Durable = oneshot::Receiver<Result<u64, StoreError>>;
 
@@ -103,6 +119,7 @@ pub struct Log {
     checkpoint: RwLock<Option<Arc<StoredCheckpoint>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     tiles: TileCache,
+    stats: Arc<LogStats>,
 }
 
 impl std::fmt::Debug for Log {
@@ -138,12 +155,16 @@ impl Log {
         let (head_tx, head_rx) = watch::channel(head);
         let (queue_tx, queue_rx) = mpsc::channel(APPEND_QUEUE_REQUESTS_MAX);
         let sequenced = Arc::new(AtomicU64::new(head.size));
+        let stats = Arc::new(LogStats::default());
         let writer = {
             let store = Arc::clone(&store);
             let sequenced = Arc::clone(&sequenced);
+            let stats = Arc::clone(&stats);
             std::thread::Builder::new()
                 .name("warden-log-writer".into())
-                .spawn(move || writer_loop(store.as_ref(), integrator, queue_rx, &head_tx, &sequenced))
+                .spawn(move || {
+                    writer_loop(store.as_ref(), integrator, queue_rx, &head_tx, &sequenced, &stats)
+                })
                 .map_err(|e| StoreError::Database(format!("cannot start the log writer: {e}")))?
         };
         Ok(Self {
@@ -154,6 +175,7 @@ impl Log {
             checkpoint: RwLock::new(latest.map(Arc::new)),
             writer: Mutex::new(Some(writer)),
             tiles: TileCache::default(),
+            stats,
         })
     }
 
@@ -172,7 +194,10 @@ impl Log {
             )
             .await
             .map_err(|e| match e {
-                mpsc::error::SendTimeoutError::Timeout(_) => StoreError::Overloaded,
+                mpsc::error::SendTimeoutError::Timeout(_) => {
+                    self.stats.queue_full.inc();
+                    StoreError::Overloaded
+                }
                 mpsc::error::SendTimeoutError::Closed(_) => StoreError::Closed,
             })?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -211,7 +236,10 @@ impl Log {
         };
         let (reply, answer) = oneshot::channel();
         queue.try_send(AppendRequest { leaves, reply, background }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(r) => (StoreError::Overloaded, r.leaves),
+            mpsc::error::TrySendError::Full(r) => {
+                self.stats.queue_full.inc();
+                (StoreError::Overloaded, r.leaves)
+            }
             mpsc::error::TrySendError::Closed(r) => (StoreError::Closed, r.leaves),
         })?;
         Ok(answer)
@@ -244,6 +272,11 @@ impl Log {
     /// Number of durably sequenced leaves (acknowledged or about to be).
     pub fn sequenced_size(&self) -> u64 {
         self.sequenced.load(Ordering::Acquire)
+    }
+
+    /// What the writer has done so far.
+    pub fn stats(&self) -> &LogStats {
+        &self.stats
     }
 
     /// The store behind the log.
@@ -376,6 +409,7 @@ fn writer_loop(
     mut queue: mpsc::Receiver<AppendRequest>,
     head: &watch::Sender<TreeHead>,
     sequenced: &AtomicU64,
+    stats: &LogStats,
 ) {
     // Only for timed waits on the queue (holding back a background batch).
     let clock = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
@@ -443,8 +477,13 @@ fn writer_loop(
             replies.push((next + leaves.len() as u64, r.reply));
             leaves.extend(r.leaves);
         }
-        match store.append_leaves(next, &leaves) {
+        let started = Instant::now();
+        let appended = store.append_leaves(next, &leaves);
+        stats.commit_seconds.observe(started.elapsed());
+        match appended {
             Ok(()) => {
+                stats.commits.inc();
+                stats.committed_leaves.add(leaves.len() as u64);
                 next += leaves.len() as u64;
                 sequenced.store(next, Ordering::Release);
                 pending.extend(leaves.iter().map(NewLeaf::leaf_hash));
@@ -453,6 +492,7 @@ fn writer_loop(
                 }
             }
             Err(e) => {
+                stats.commit_failures.inc();
                 tracing::error!(error = %e, "sequencing failed; the batch was not acknowledged");
                 for (_, reply) in replies {
                     let _ = reply.send(Err(StoreError::Database(e.to_string())));

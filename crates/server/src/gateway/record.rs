@@ -53,7 +53,9 @@ pub struct ActionEnd {
 /// Appends the action event in the background; a failure is reported in the
 /// server's log (the decision that allowed the action is already in the log).
 pub fn record(state: &AppState, start: ActionStart, end: ActionEnd) {
-    let latency_us = u64::try_from(start.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let took = start.started.elapsed();
+    state.metrics.action(&start.upstream, end.outcome, took);
+    let latency_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
     let severity = if end.outcome == "success" { Severity::Info } else { Severity::Warning };
     let event = ActionEvent {
         actor: start.actor,

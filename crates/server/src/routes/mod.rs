@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::approvals::routes::router())
         .merge(crate::incident::router())
         .merge(crate::trust::router())
+        .merge(crate::metrics::router())
         .fallback(not_found)
         // The body limit applies to every route; the telemetry handler turns a
         // rejection into a JSON 413 naming the limit.

@@ -75,6 +75,7 @@ pub async fn submit(
     let mut leaves = Vec::with_capacity(events.len());
     let mut accepted = Vec::with_capacity(events.len());
     let mut anomalies = Vec::new();
+    let mut detectors = Vec::new();
     for (i, event) in events.into_iter().enumerate() {
         if source == Source::SelfReportedAuthenticated {
             // Observed before it is logged, as a decided action is; the findings go
@@ -84,6 +85,7 @@ pub async fn submit(
             let (agent, session) = (event.agent_id.as_str(), event.session_id.as_str());
             let judgement =
                 state.behavior.judge(&behavior::reported_observation(agent, session, at_ms, &intent));
+            detectors.extend(judgement.findings.iter().map(|f| f.detector()));
             anomalies.extend(judgement.findings.iter().filter_map(|f| {
                 behavior::anomaly_leaf(f, agent, session, None, judgement.risk, &received_at)
             }));
@@ -99,6 +101,9 @@ pub async fn submit(
     }
     leaves.append(&mut anomalies);
     let first = state.log.append(leaves).await?;
+    for d in detectors {
+        state.metrics.anomaly(d);
+    }
     for (offset, a) in accepted.iter_mut().enumerate() {
         a.index = first + offset as u64;
     }

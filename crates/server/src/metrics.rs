@@ -1,0 +1,224 @@
+//! `GET /metrics`: what the server has decided, forwarded and logged, in the
+//! Prometheus text format, for an operator credential of any role.
+//!
+//! Counters are atomics bumped on the request path; gauges are read from the
+//! log, the event index and the approvals when scraped. Label values come from
+//! closed sets (tiers, refusal reasons, detectors, outcomes) or from the
+//! configuration (upstream names), never from what an agent sends.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use warden_behavior::Detector;
+use warden_core::metrics::{Counter, Exposition, Histogram, Kind};
+use warden_policy::Tier;
+
+use crate::AppState;
+use crate::control::Operator;
+use crate::error::ApiError;
+
+const TIERS: [Tier; 4] = [Tier::Allow, Tier::Confirm, Tier::Approve, Tier::Deny];
+
+/// The server's counters.
+#[derive(Debug)]
+pub struct Metrics {
+    started_unix_s: f64,
+    decisions: [Counter; 4],
+    refusals: Mutex<BTreeMap<&'static str, u64>>,
+    unrecorded: Counter,
+    decision_seconds: Histogram,
+    anomalies: [Counter; 6],
+    actions: Mutex<BTreeMap<(String, &'static str), u64>>,
+    action_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            started_unix_s: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+            decisions: Default::default(),
+            refusals: Mutex::default(),
+            unrecorded: Counter::default(),
+            decision_seconds: Histogram::latency(),
+            anomalies: Default::default(),
+            actions: Mutex::default(),
+            action_seconds: Histogram::latency(),
+        }
+    }
+}
+
+impl Metrics {
+    /// A decision that is in the log, and how long it took (including the wait
+    /// for its commit).
+    pub fn decided(&self, tier: Tier, refusal: Option<&'static str>, took: Duration) {
+        if let Some(c) = TIERS.iter().position(|t| *t == tier).and_then(|i| self.decisions.get(i)) {
+            c.inc();
+        }
+        if let Some(r) = refusal
+            && let Ok(mut m) = self.refusals.lock()
+        {
+            *m.entry(r).or_default() += 1;
+        }
+        self.decision_seconds.observe(took);
+    }
+
+    /// A decision the log could not record (the action was refused with a 503).
+    pub fn unrecorded(&self) {
+        self.unrecorded.inc();
+    }
+
+    /// An anomaly event committed with a decision.
+    pub fn anomaly(&self, detector: Detector) {
+        if let Some(c) = Detector::ALL.iter().position(|d| *d == detector).and_then(|i| self.anomalies.get(i))
+        {
+            c.inc();
+        }
+    }
+
+    /// A forwarded action that ended with `outcome` after `took`.
+    pub fn action(&self, upstream: &str, outcome: &'static str, took: Duration) {
+        if let Ok(mut m) = self.actions.lock() {
+            match m.get_mut(&(upstream.to_owned(), outcome)) {
+                Some(n) => *n += 1,
+                None => {
+                    m.insert((upstream.to_owned(), outcome), 1);
+                }
+            }
+        }
+        self.action_seconds.observe(took);
+    }
+
+    /// The exposition text for `state`.
+    pub fn render(&self, state: &AppState) -> String {
+        let mut e = Exposition::default();
+        e.family("warden_start_time_seconds", "When this server started, Unix seconds.", Kind::Gauge).sample(
+            "warden_start_time_seconds",
+            &[],
+            self.started_unix_s,
+        );
+
+        e.family("warden_decisions_total", "Decisions recorded in the log, by tier.", Kind::Counter);
+        for (tier, c) in TIERS.iter().zip(&self.decisions) {
+            e.sample("warden_decisions_total", &[("tier", tier.as_str())], c.get() as f64);
+        }
+        e.family(
+            "warden_refusals_total",
+            "Decisions Warden refused before or beside policy, by reason.",
+            Kind::Counter,
+        );
+        if let Ok(m) = self.refusals.lock() {
+            for (reason, n) in m.iter() {
+                e.sample("warden_refusals_total", &[("reason", reason)], *n as f64);
+            }
+        }
+        e.family(
+            "warden_decisions_unrecorded_total",
+            "Actions refused with 503 because the log could not record their decision.",
+            Kind::Counter,
+        )
+        .sample("warden_decisions_unrecorded_total", &[], self.unrecorded.get() as f64);
+        e.family(
+            "warden_decision_seconds",
+            "Time to decide, including the wait for the decision's commit.",
+            Kind::Histogram,
+        )
+        .histogram("warden_decision_seconds", &[], &self.decision_seconds.snapshot());
+
+        e.family("warden_anomalies_total", "Anomaly events logged, by detector.", Kind::Counter);
+        for (d, c) in Detector::ALL.iter().zip(&self.anomalies) {
+            e.sample("warden_anomalies_total", &[("detector", d.name())], c.get() as f64);
+        }
+
+        e.family(
+            "warden_gateway_actions_total",
+            "Forwarded actions, by upstream and outcome.",
+            Kind::Counter,
+        );
+        if let Ok(m) = self.actions.lock() {
+            for ((upstream, outcome), n) in m.iter() {
+                e.sample(
+                    "warden_gateway_actions_total",
+                    &[("upstream", upstream), ("outcome", outcome)],
+                    *n as f64,
+                );
+            }
+        }
+        e.family(
+            "warden_gateway_action_seconds",
+            "Forwarded actions, from forwarding to the end of the answer.",
+            Kind::Histogram,
+        )
+        .histogram("warden_gateway_action_seconds", &[], &self.action_seconds.snapshot());
+        e.family("warden_approvals_held", "Requests held waiting for a human.", Kind::Gauge).sample(
+            "warden_approvals_held",
+            &[],
+            state.approvals.held() as f64,
+        );
+
+        let log = &state.log;
+        let stats = log.stats();
+        e.family("warden_log_writer_up", "1 while the log writer runs.", Kind::Gauge).sample(
+            "warden_log_writer_up",
+            &[],
+            if log.is_writer_running() { 1.0 } else { 0.0 },
+        );
+        e.family("warden_log_sequenced_entries", "Entries durably sequenced.", Kind::Gauge).sample(
+            "warden_log_sequenced_entries",
+            &[],
+            log.sequenced_size() as f64,
+        );
+        e.family("warden_log_integrated_entries", "Entries integrated into the Merkle tree.", Kind::Gauge)
+            .sample("warden_log_integrated_entries", &[], log.head().size as f64);
+        e.family("warden_log_checkpoint_entries", "Size of the latest signed checkpoint.", Kind::Gauge)
+            .sample("warden_log_checkpoint_entries", &[], log.checkpoint().map_or(0.0, |c| c.size as f64));
+        e.family("warden_log_commits_total", "Sequencing commits (one fsync each).", Kind::Counter).sample(
+            "warden_log_commits_total",
+            &[],
+            stats.commits.get() as f64,
+        );
+        e.family(
+            "warden_log_committed_entries_total",
+            "Entries made durable by those commits.",
+            Kind::Counter,
+        )
+        .sample("warden_log_committed_entries_total", &[], stats.committed_leaves.get() as f64);
+        e.family("warden_log_commit_failures_total", "Sequencing commits that failed.", Kind::Counter)
+            .sample("warden_log_commit_failures_total", &[], stats.commit_failures.get() as f64);
+        e.family(
+            "warden_log_queue_full_total",
+            "Appends refused because the writer queue was full.",
+            Kind::Counter,
+        )
+        .sample("warden_log_queue_full_total", &[], stats.queue_full.get() as f64);
+        e.family(
+            "warden_log_commit_seconds",
+            "Duration of a sequencing commit (write and fsync).",
+            Kind::Histogram,
+        )
+        .histogram("warden_log_commit_seconds", &[], &stats.commit_seconds.snapshot());
+        e.family(
+            "warden_event_index_entries",
+            "Log entries the event index (replay, histories) covers.",
+            Kind::Gauge,
+        )
+        .sample("warden_event_index_entries", &[], state.events.indexed_size() as f64);
+        e.finish()
+    }
+}
+
+/// `GET /metrics`.
+async fn metrics(State(state): State<AppState>, _operator: Operator) -> Result<impl IntoResponse, ApiError> {
+    let text = state.metrics.render(&state);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))
+}
+
+/// The route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
