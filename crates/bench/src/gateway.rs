@@ -466,6 +466,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             latency(&c, target, args.rate, Duration::from_millis(300)).await?;
             paths.push((target, c, Histogram::<u64>::new(3)?, 0u64));
         }
+        let metrics_client = client(2);
+        let before = commit_buckets(&metrics_client, &server.url, &admin).await?;
         for _ in 0..slices {
             for (target, c, hist, errors) in &mut paths {
                 let (h, e) = latency(c, target, args.rate, Duration::from_secs(1)).await?;
@@ -473,6 +475,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 *errors += e;
             }
         }
+        let after = commit_buckets(&metrics_client, &server.url, &admin).await?;
         let mut measured = paths.into_iter().map(|(_, _, h, e)| (h, e));
         let (Some((direct_lat, direct_err)), Some((bare_lat, bare_err)), Some((warden_lat, warden_err))) =
             (measured.next(), measured.next(), measured.next())
@@ -513,8 +516,66 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ms(p99(warden_lat).saturating_sub(p99(direct_lat))),
             ms(p99(bare_lat).saturating_sub(p99(direct_lat)))
         );
+        report_commits(&before, &after, args.rate);
         drop(bare_server);
         drop(server);
         anyhow::Ok(())
     })
+}
+
+/// The log writer's commit-time histogram from Warden's `/metrics`: cumulative
+/// counts by upper bound (seconds; `inf` last), and the entries committed.
+struct CommitBuckets {
+    buckets: Vec<(f64, f64)>,
+    entries: f64,
+}
+
+async fn commit_buckets(client: &HttpClient, url: &str, admin: &str) -> anyhow::Result<CommitBuckets> {
+    let request = hyper::Request::get(format!("{url}/metrics"))
+        .header("authorization", format!("Bearer {admin}"))
+        .body(Full::new(Bytes::new()))?;
+    let (status, body) = call(client, request).await?;
+    if status != 200 {
+        bail!("/metrics answered {status}");
+    }
+    let text = String::from_utf8(body.to_vec())?;
+    let mut buckets = Vec::new();
+    let mut entries = 0.0;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("warden_log_commit_seconds_bucket{le=\"") {
+            let (le, count) = rest.split_once("\"} ").context("a bucket line")?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse()? };
+            buckets.push((le, count.trim().parse()?));
+        } else if let Some(n) = line.strip_prefix("warden_log_committed_entries_total ") {
+            entries = n.trim().parse()?;
+        }
+    }
+    Ok(CommitBuckets { buckets, entries })
+}
+
+/// What the log's commits did while the latency slices ran (only Warden's
+/// slices commit): how many, how full, and how long they took.
+fn report_commits(before: &CommitBuckets, after: &CommitBuckets, rate: u64) {
+    let delta: Vec<(f64, f64)> =
+        after.buckets.iter().zip(&before.buckets).map(|((le, a), (_, b))| (*le, a - b)).collect();
+    let total = delta.last().map_or(0.0, |d| d.1);
+    if total <= 0.0 {
+        return;
+    }
+    let quantile =
+        |q: f64| delta.iter().find(|(_, n)| *n >= q * total).map_or(f64::INFINITY, |(le, _)| *le) * 1000.0;
+    let over = |ms: f64| {
+        let within = delta.iter().filter(|(le, _)| *le * 1000.0 <= ms).map(|d| d.1).fold(0.0, f64::max);
+        total - within
+    };
+    println!(
+        "log commits during Warden's latency slices at {rate} req/s: {total:.0} commits, {:.1} entries each; \
+         commit time p50 <= {} ms, p99 <= {} ms (bucket bounds); {:.0} took over 1 ms, {:.0} over 5 ms, {:.0} over 25 ms",
+        (after.entries - before.entries) / total,
+        quantile(0.5),
+        quantile(0.99),
+        over(1.0),
+        over(5.0),
+        over(25.0)
+    );
 }
