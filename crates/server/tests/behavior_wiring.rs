@@ -215,3 +215,31 @@ async fn concurrent_calls_never_overspend_a_budget() {
         leaves(&state).iter().filter(|l| l["kind"] == "decision" && l["decision"] == "allow").count() as u64;
     assert_eq!(charged, 50);
 }
+
+#[tokio::test]
+async fn a_decision_the_log_cannot_take_is_refused_uncharged_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = warden_server::test_state(config(dir.path())).await.unwrap();
+    register(&state, Budgets { tool_calls_max: Some(10), ..Budgets::default() });
+    let ok = decide_action(&state, &claims(), &action("ticket.read", "ticket:0", &[])).await.unwrap();
+    assert_eq!(ok.tier, Tier::Allow);
+    drop(ok);
+
+    state.log.shutdown();
+    let refused = decide_action(&state, &claims(), &action("ticket.read", "ticket:0", &[])).await;
+    match refused {
+        Err(warden_server::error::ApiError::Unavailable(why)) => assert!(why.contains("log"), "{why}"),
+        other => panic!("a decision the log cannot take must fail closed (503): {other:?}"),
+    }
+    let usage = state.hot.session_entry(SESSION).unwrap().unwrap().usage();
+    assert_eq!(usage.tool_calls, 1, "the refused call spends nothing");
+
+    let text = state.metrics.render(&state);
+    for line in [
+        "warden_decisions_total{tier=\"allow\"} 1",
+        "warden_decisions_unrecorded_total 1",
+        "warden_log_writer_up 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "`{line}` missing from:\n{text}");
+    }
+}
