@@ -475,3 +475,43 @@ fn metrics_count_decisions_actions_and_commits_for_operators_only() {
         assert!(sample(&parsed, "warden_anomalies_total", &[("detector", detector)]).is_some(), "{detector}");
     }
 }
+
+#[test]
+fn openapi_json_is_a_valid_document_of_every_endpoint_with_its_callers() {
+    let (g, _echo, _token) = start("");
+    let mut r = http_agent().get(format!("{}/openapi.json", g.url())).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let doc: openapiv3::OpenAPI = r.body_mut().read_json().unwrap();
+    assert!(doc.openapi.starts_with("3.0"), "{}", doc.openapi);
+    let op = |path: &str, method: &str| -> openapiv3::Operation {
+        match doc.paths.paths.get(path) {
+            Some(openapiv3::ReferenceOr::Item(item)) => item
+                .iter()
+                .find(|(m, _)| *m == method)
+                .map(|(_, o)| o.clone())
+                .unwrap_or_else(|| panic!("{method} {path} not described")),
+            _ => panic!("{path} not described"),
+        }
+    };
+    let authorize = op("/v1/authorize", "post");
+    let security = authorize.security.clone().unwrap_or_default();
+    assert!(security.iter().any(|s| s.contains_key("agent")), "{security:?}");
+    assert!(authorize.request_body.is_some());
+    let metrics = op("/metrics", "get");
+    assert!(metrics.security.unwrap_or_default().iter().any(|s| s.contains_key("operator")));
+    assert_eq!(op("/v1/log/checkpoint", "get").security, Some(Vec::new()), "the log is public");
+    let proxy = op("/proxy/{upstream}/{rest}", "post");
+    let names: Vec<String> = proxy
+        .parameters
+        .iter()
+        .filter_map(|p| match p {
+            openapiv3::ReferenceOr::Item(p) => Some(p.parameter_data_ref().name.clone()),
+            openapiv3::ReferenceOr::Reference { .. } => None,
+        })
+        .collect();
+    assert_eq!(names, ["upstream", "rest"]);
+    let components = doc.components.expect("components");
+    assert!(components.security_schemes.contains_key("operator"));
+    assert!(components.schemas.contains_key("Error"));
+    assert!(doc.paths.paths.len() >= 45, "{} paths", doc.paths.paths.len());
+}

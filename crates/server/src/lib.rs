@@ -21,6 +21,7 @@ pub mod hot;
 pub mod incident;
 pub mod inflight;
 pub mod metrics;
+pub mod openapi;
 pub mod policy_api;
 pub mod routes;
 mod tasks;

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::incident::router())
         .merge(crate::trust::router())
         .merge(crate::metrics::router())
+        .merge(crate::openapi::router())
         .fallback(not_found)
         // The body limit applies to every route; the telemetry handler turns a
         // rejection into a JSON 413 naming the limit.
