@@ -411,7 +411,8 @@ fn writer_loop(
     sequenced: &AtomicU64,
     stats: &LogStats,
 ) {
-    // Only for timed waits on the queue (holding back a background batch).
+    // Only for timed waits on the queue (holding back a background batch, or
+    // waiting for more commits before integrating).
     let clock = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
         Ok(rt) => rt,
         Err(e) => {
