@@ -152,6 +152,16 @@ impl Exposition {
         self
     }
 
+    /// A family with one unlabelled sample.
+    pub fn single(&mut self, name: &str, help: &str, kind: Kind, value: f64) -> &mut Self {
+        self.family(name, help, kind).sample(name, &[], value)
+    }
+
+    /// A histogram family with one unlabelled histogram.
+    pub fn single_histogram(&mut self, name: &str, help: &str, h: &HistogramSnapshot) -> &mut Self {
+        self.family(name, help, Kind::Histogram).histogram(name, &[], h)
+    }
+
     /// The `_bucket`, `_sum` and `_count` samples of a histogram.
     pub fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &HistogramSnapshot) -> &mut Self {
         for (i, count) in h.cumulative.iter().enumerate() {

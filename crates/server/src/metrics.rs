@@ -34,7 +34,9 @@ pub struct Metrics {
     unrecorded: Counter,
     decision_seconds: Histogram,
     anomalies: [Counter; 6],
-    actions: Mutex<BTreeMap<(String, &'static str), u64>>,
+    // Upstream name, then outcome: looked up by `&str`, so counting an action
+    // allocates only the first time an upstream is seen.
+    actions: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
     action_seconds: Histogram,
 }
 
@@ -84,12 +86,11 @@ impl Metrics {
     /// A forwarded action that ended with `outcome` after `took`.
     pub fn action(&self, upstream: &str, outcome: &'static str, took: Duration) {
         if let Ok(mut m) = self.actions.lock() {
-            match m.get_mut(&(upstream.to_owned(), outcome)) {
-                Some(n) => *n += 1,
-                None => {
-                    m.insert((upstream.to_owned(), outcome), 1);
-                }
-            }
+            let outcomes = match m.get_mut(upstream) {
+                Some(o) => o,
+                None => m.entry(upstream.to_owned()).or_default(),
+            };
+            *outcomes.entry(outcome).or_default() += 1;
         }
         self.action_seconds.observe(took);
     }
@@ -97,9 +98,10 @@ impl Metrics {
     /// The exposition text for `state`.
     pub fn render(&self, state: &AppState) -> String {
         let mut e = Exposition::default();
-        e.family("warden_start_time_seconds", "When this server started, Unix seconds.", Kind::Gauge).sample(
+        e.single(
             "warden_start_time_seconds",
-            &[],
+            "When this server started, Unix seconds.",
+            Kind::Gauge,
             self.started_unix_s,
         );
 
@@ -117,18 +119,17 @@ impl Metrics {
                 e.sample("warden_refusals_total", &[("reason", reason)], *n as f64);
             }
         }
-        e.family(
+        e.single(
             "warden_decisions_unrecorded_total",
             "Actions refused with 503 because the log could not record their decision.",
             Kind::Counter,
-        )
-        .sample("warden_decisions_unrecorded_total", &[], self.unrecorded.get() as f64);
-        e.family(
+            self.unrecorded.get() as f64,
+        );
+        e.single_histogram(
             "warden_decision_seconds",
             "Time to decide, including the wait for the decision's commit.",
-            Kind::Histogram,
-        )
-        .histogram("warden_decision_seconds", &[], &self.decision_seconds.snapshot());
+            &self.decision_seconds.snapshot(),
+        );
 
         e.family("warden_anomalies_total", "Anomaly events logged, by detector.", Kind::Counter);
         for (d, c) in Detector::ALL.iter().zip(&self.anomalies) {
@@ -141,73 +142,86 @@ impl Metrics {
             Kind::Counter,
         );
         if let Ok(m) = self.actions.lock() {
-            for ((upstream, outcome), n) in m.iter() {
-                e.sample(
-                    "warden_gateway_actions_total",
-                    &[("upstream", upstream), ("outcome", outcome)],
-                    *n as f64,
-                );
+            for (upstream, outcomes) in m.iter() {
+                for (outcome, n) in outcomes {
+                    e.sample(
+                        "warden_gateway_actions_total",
+                        &[("upstream", upstream), ("outcome", outcome)],
+                        *n as f64,
+                    );
+                }
             }
         }
-        e.family(
+        e.single_histogram(
             "warden_gateway_action_seconds",
             "Forwarded actions, from forwarding to the end of the answer.",
-            Kind::Histogram,
-        )
-        .histogram("warden_gateway_action_seconds", &[], &self.action_seconds.snapshot());
-        e.family("warden_approvals_held", "Requests held waiting for a human.", Kind::Gauge).sample(
+            &self.action_seconds.snapshot(),
+        );
+        e.single(
             "warden_approvals_held",
-            &[],
+            "Requests held waiting for a human.",
+            Kind::Gauge,
             state.approvals.held() as f64,
         );
 
         let log = &state.log;
         let stats = log.stats();
-        e.family("warden_log_writer_up", "1 while the log writer runs.", Kind::Gauge).sample(
-            "warden_log_writer_up",
-            &[],
-            if log.is_writer_running() { 1.0 } else { 0.0 },
-        );
-        e.family("warden_log_sequenced_entries", "Entries durably sequenced.", Kind::Gauge).sample(
-            "warden_log_sequenced_entries",
-            &[],
-            log.sequenced_size() as f64,
-        );
-        e.family("warden_log_integrated_entries", "Entries integrated into the Merkle tree.", Kind::Gauge)
-            .sample("warden_log_integrated_entries", &[], log.head().size as f64);
-        e.family("warden_log_checkpoint_entries", "Size of the latest signed checkpoint.", Kind::Gauge)
-            .sample("warden_log_checkpoint_entries", &[], log.checkpoint().map_or(0.0, |c| c.size as f64));
-        e.family("warden_log_commits_total", "Sequencing commits (one fsync each).", Kind::Counter).sample(
-            "warden_log_commits_total",
-            &[],
-            stats.commits.get() as f64,
-        );
-        e.family(
-            "warden_log_committed_entries_total",
-            "Entries made durable by those commits.",
-            Kind::Counter,
-        )
-        .sample("warden_log_committed_entries_total", &[], stats.committed_leaves.get() as f64);
-        e.family("warden_log_commit_failures_total", "Sequencing commits that failed.", Kind::Counter)
-            .sample("warden_log_commit_failures_total", &[], stats.commit_failures.get() as f64);
-        e.family(
-            "warden_log_queue_full_total",
-            "Appends refused because the writer queue was full.",
-            Kind::Counter,
-        )
-        .sample("warden_log_queue_full_total", &[], stats.queue_full.get() as f64);
-        e.family(
-            "warden_log_commit_seconds",
-            "Duration of a sequencing commit (write and fsync).",
-            Kind::Histogram,
-        )
-        .histogram("warden_log_commit_seconds", &[], &stats.commit_seconds.snapshot());
-        e.family(
-            "warden_event_index_entries",
-            "Log entries the event index (replay, histories) covers.",
-            Kind::Gauge,
-        )
-        .sample("warden_event_index_entries", &[], state.events.indexed_size() as f64);
+        let up = if log.is_writer_running() { 1.0 } else { 0.0 };
+        let checkpoint = log.checkpoint().map_or(0.0, |c| c.size as f64);
+        e.single("warden_log_writer_up", "1 while the log writer runs.", Kind::Gauge, up)
+            .single(
+                "warden_log_sequenced_entries",
+                "Entries durably sequenced.",
+                Kind::Gauge,
+                log.sequenced_size() as f64,
+            )
+            .single(
+                "warden_log_integrated_entries",
+                "Entries integrated into the Merkle tree.",
+                Kind::Gauge,
+                log.head().size as f64,
+            )
+            .single(
+                "warden_log_checkpoint_entries",
+                "Size of the latest signed checkpoint.",
+                Kind::Gauge,
+                checkpoint,
+            )
+            .single(
+                "warden_log_commits_total",
+                "Sequencing commits (one fsync each).",
+                Kind::Counter,
+                stats.commits.get() as f64,
+            )
+            .single(
+                "warden_log_committed_entries_total",
+                "Entries made durable by those commits.",
+                Kind::Counter,
+                stats.committed_leaves.get() as f64,
+            )
+            .single(
+                "warden_log_commit_failures_total",
+                "Sequencing commits that failed.",
+                Kind::Counter,
+                stats.commit_failures.get() as f64,
+            )
+            .single(
+                "warden_log_queue_full_total",
+                "Appends refused because the writer queue was full.",
+                Kind::Counter,
+                stats.queue_full.get() as f64,
+            )
+            .single_histogram(
+                "warden_log_commit_seconds",
+                "Duration of a sequencing commit (write and fsync).",
+                &stats.commit_seconds.snapshot(),
+            )
+            .single(
+                "warden_event_index_entries",
+                "Log entries the event index (replay, histories) covers.",
+                Kind::Gauge,
+                state.events.indexed_size() as f64,
+            );
         e.finish()
     }
 }
