@@ -4,7 +4,9 @@
 //! implementation ([`sqlite`]), the sequencer/integrator that turns submissions
 //! into durable, integrated leaves with group commit ([`log`]), checkpoint
 //! publishing, the stored subtree tiles and their bounded cache ([`tiles`]), and the offline audit behind `warden log verify --data-dir`
-//! ([`audit`]).
+//! ([`audit`]). Beside the log, each behind its own narrow trait: the directory,
+//! approvals, quarantines, tool pins, the event index and forensic captures
+//! ([`forensics`]).
 //!
 //! Must not depend on: HTTP (axum, hyper) or the server. A PostgreSQL store is a
 //! second implementation of [`Store`]; nothing in [`log`] or [`audit`] changes.
@@ -13,6 +15,7 @@ pub mod approvals;
 pub mod audit;
 pub mod directory;
 pub mod event_index;
+pub mod forensics;
 pub mod log;
 pub mod pins;
 pub mod quarantines;
