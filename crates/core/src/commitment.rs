@@ -38,10 +38,33 @@ pub fn commit_context(
 
 /// The commitment string for already-canonical context bytes.
 pub fn commitment_of(salt: &[u8], canonical_context: &[u8]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(salt);
-    hasher.update(canonical_context);
-    format!("{SHA256_PREFIX}{}", hex::encode(hasher.finalize()))
+    let mut digest = SaltedSha256::new(salt);
+    digest.update(canonical_context);
+    digest.finish()
+}
+
+/// [`commitment_of`] computed piece by piece, for bytes that stream past (an
+/// upstream's answer on its way to the agent) and are never held whole.
+#[derive(Debug, Clone)]
+pub struct SaltedSha256(Sha256);
+
+impl SaltedSha256 {
+    /// Starts a commitment under `salt`.
+    pub fn new(salt: &[u8]) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(salt);
+        Self(hasher)
+    }
+
+    /// Adds the next bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// `sha256:<64 hex>` of salt ‖ everything added.
+    pub fn finish(self) -> String {
+        format!("{SHA256_PREFIX}{}", hex::encode(self.0.finalize()))
+    }
 }
 
 /// Checks that `context` and `salt` open `commitment`.

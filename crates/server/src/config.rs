@@ -103,8 +103,10 @@ impl Default for TelemetryConfig {
 }
 
 /// Keys that may come from the environment, as `WARDEN_<KEY>` with `__` for nesting.
-const ENV_KEYS: [&str; 19] = [
+const ENV_KEYS: [&str; 21] = [
     "gateway__hold_timeout_ms",
+    "gateway__forensic_body_bytes_max",
+    "gateway__forensic_retention_days",
     "behavior__learning_events_min",
     "behavior__learning_hours_min",
     "behavior__surge_arrivals_min",

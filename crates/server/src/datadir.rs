@@ -115,6 +115,11 @@ impl DataDir {
         self.root.join(warden_store::event_index::EVENT_INDEX_FILE)
     }
 
+    /// The forensics database (sessions in forensics mode, kept bodies), beside the log's.
+    pub fn forensics_path(&self) -> PathBuf {
+        self.root.join(warden_store::forensics::FORENSICS_FILE)
+    }
+
     /// Loads the log signing key, creating it (and fixing the origin) on first use.
     pub fn log_signer(&self, configured_origin: Option<&str>) -> Result<NoteSigner, DataDirError> {
         let path = self.root.join(LOG_KEY_FILE);

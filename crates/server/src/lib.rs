@@ -34,6 +34,7 @@ use warden_core::{Clock, SystemClock};
 use warden_ledger::note::NoteSigner;
 use warden_store::directory::Directory;
 use warden_store::event_index::SqliteEventIndex;
+use warden_store::forensics::SqliteForensicStore;
 use warden_store::log::Log;
 use warden_store::sqlite::SqliteStore;
 
@@ -72,6 +73,8 @@ pub struct AppState {
     pub quarantines: Arc<incident::Quarantines>,
     /// The event index (agent, session, time, kind per log entry), tailing the log.
     pub events: Arc<incident::EventIndexer>,
+    /// Sessions in forensics mode and the bodies kept for their actions.
+    pub forensics: Arc<incident::Forensics>,
     /// Counters served at `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
 }
@@ -108,7 +111,7 @@ pub struct Opened {
     pub directory: Arc<dyn Directory>,
     /// The approval store.
     pub approvals: Arc<dyn warden_store::approvals::ApprovalStore>,
-    /// The quarantine and event index stores.
+    /// The quarantine, event index and forensics stores.
     pub incident: incident::Stores,
 }
 
@@ -121,12 +124,13 @@ pub fn open(config: &Config) -> Result<Opened, ServeError> {
     let store = Arc::new(SqliteStore::open(&dir.database_path())?);
     let log = Log::open(store.clone())?;
     let events = Arc::new(SqliteEventIndex::open(&dir.event_index_path())?);
+    let forensics = Arc::new(SqliteForensicStore::open(&dir.forensics_path())?);
     Ok(Opened {
         dir,
         log: Arc::new(log),
         signer: Arc::new(signer),
         directory: store.clone(),
-        incident: incident::Stores { quarantines: store.clone(), events },
+        incident: incident::Stores { quarantines: store.clone(), events, forensics },
         approvals: store,
     })
 }
@@ -192,10 +196,15 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
     background.abort();
     indexer.abort();
+    // No request is in flight any more; captures of the last answers wait for
+    // their action events, which the drain below makes durable.
+    let forensics = Arc::clone(&state.forensics);
+    let captures_stored = tokio::spawn(async move { forensics.drain().await });
     // Every acknowledged append is already durable; this integrates what was
     // sequenced and signs a final checkpoint so a restart serves the same head.
     let log_for_drain = Arc::clone(&log);
     let _ = tokio::task::spawn_blocking(move || log_for_drain.shutdown()).await;
+    let _ = captures_stored.await;
     if let Err(e) = state.behavior.snapshot(&log).await {
         tracing::warn!(error = %e, "behavior snapshot not written at shutdown");
     }
@@ -246,6 +255,14 @@ fn build_state(
         incident::EventIndexer::open(incident.events, Arc::clone(log), Arc::clone(&directory))
             .map_err(|e| ServeError::Setup(format!("cannot open the event index: {e}")))?,
     );
+    let forensics = Arc::new(
+        incident::Forensics::load(
+            incident.forensics,
+            config.gateway.forensic_body_bytes_max,
+            config.gateway.forensic_retention_days,
+        )
+        .map_err(|e| ServeError::Setup(format!("cannot load the sessions in forensics mode: {e}")))?,
+    );
     Ok(AppState {
         log: Arc::clone(log),
         signer: Arc::clone(signer),
@@ -262,6 +279,7 @@ fn build_state(
         behavior,
         quarantines,
         events,
+        forensics,
         metrics: Arc::default(),
     })
 }

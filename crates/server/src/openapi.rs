@@ -163,6 +163,17 @@ pub const OPERATIONS: &[Operation] = &[
     op("post", "/v1/sessions/{id}/resume", "control", "Resume a paused session", Caller::Operator),
     op("post", "/v1/sessions/{id}/end", "control", "End a session; its tokens are revoked", Caller::Operator),
     Operation {
+        body: Some(&[("enabled", "boolean", true), ("reason", "string", true)]),
+        ..op(
+            "post",
+            "/v1/sessions/{id}/forensics",
+            "incident",
+            "Turn forensics mode on or off for a session (logged first)",
+            Caller::Operator,
+        )
+    },
+    op("get", "/v1/sessions/{id}/forensics", "incident", "A session's forensics mode", Caller::Operator),
+    Operation {
         body: Some(&[
             ("jti", "string", false),
             ("session_id", "string", false),
@@ -300,6 +311,27 @@ pub const OPERATIONS: &[Operation] = &[
             Caller::Operator,
         )
     },
+    Operation {
+        query: &[
+            ("session", "session id"),
+            ("after", "log index of the last capture of the previous page"),
+            ("limit", "page size"),
+        ],
+        ..op(
+            "get",
+            "/v1/forensics",
+            "incident",
+            "A session's forensic captures, without bodies",
+            Caller::Operator,
+        )
+    },
+    op(
+        "get",
+        "/v1/forensics/{id}",
+        "incident",
+        "One capture by decision id or log index: bodies, salt, leaf and inclusion proof",
+        Caller::Operator,
+    ),
     op(
         "post",
         "/v1/gateway/pins/{upstream}/{tool}/accept",

@@ -1,5 +1,5 @@
-//! Background work: publishing checkpoints, expiring contexts, snapshotting the
-//! behavior engine.
+//! Background work: publishing checkpoints, expiring contexts and forensic
+//! captures, snapshotting the behavior engine.
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use tokio::task::JoinHandle;
 
 use crate::AppState;
 
-/// How often expired contexts are deleted.
+/// How often expired contexts and forensic captures are deleted.
 const CONTEXT_SWEEP_INTERVAL_MS: u64 = 60_000;
 
 /// Starts the background tasks; abort the handle to stop them.
@@ -44,6 +44,11 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
                         Ok(Ok(_)) => {}
                         Ok(Err(e)) => tracing::error!(error = %e, "context expiry failed"),
                         Err(e) => tracing::error!(error = %e, "context expiry task failed"),
+                    }
+                    match state.forensics.sweep(now).await {
+                        Ok(n) if n > 0 => tracing::info!(deleted = n, "expired forensic captures deleted"),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "forensic capture expiry failed"),
                     }
                 }
             }

@@ -6,6 +6,7 @@ mod agents;
 mod sessions;
 
 pub use agents::parse_body;
+pub(crate) use sessions::load as load_session;
 
 use std::path::PathBuf;
 

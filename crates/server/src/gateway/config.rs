@@ -19,6 +19,15 @@ pub const HOLD_TIMEOUT_MS_MAX: u64 = 86_400_000;
 pub const UPSTREAMS_MAX: usize = 256;
 /// Most routes.
 pub const ROUTES_MAX: usize = 10_000;
+/// Default size kept of each body in forensics mode: 1 MiB.
+pub const FORENSIC_BODY_BYTES_DEFAULT: u64 = 1024 * 1024;
+/// Largest size that may be configured: 64 MiB (a capture holds two bodies in
+/// memory until it is stored).
+pub const FORENSIC_BODY_BYTES_LIMIT: u64 = 64 * 1024 * 1024;
+/// Default retention of forensic captures, days.
+pub const FORENSIC_RETENTION_DAYS_DEFAULT: u32 = 30;
+/// Longest retention of forensic captures that may be configured, days.
+pub const FORENSIC_RETENTION_DAYS_LIMIT: u32 = 36_500;
 
 /// `[gateway]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +35,11 @@ pub const ROUTES_MAX: usize = 10_000;
 pub struct GatewayConfig {
     /// How long an `approve` decision holds a call for a human.
     pub hold_timeout_ms: u64,
+    /// In forensics mode, the most bytes kept of each request and response
+    /// body; a longer body is kept truncated (and marked so).
+    pub forensic_body_bytes_max: u64,
+    /// How long kept bodies are retained before they are deleted, days.
+    pub forensic_retention_days: u32,
     /// Limits every upstream gets unless it sets its own.
     pub limits: Limits,
     /// Where the gateway forwards.
@@ -38,6 +52,8 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             hold_timeout_ms: HOLD_TIMEOUT_MS_DEFAULT,
+            forensic_body_bytes_max: FORENSIC_BODY_BYTES_DEFAULT,
+            forensic_retention_days: FORENSIC_RETENTION_DAYS_DEFAULT,
             limits: Limits::default(),
             upstreams: Vec::new(),
             routes: Vec::new(),
@@ -348,6 +364,18 @@ impl GatewayConfig {
             p.add(
                 "gateway.hold_timeout_ms",
                 format!("{} is outside 1..={HOLD_TIMEOUT_MS_MAX}", self.hold_timeout_ms),
+            );
+        }
+        if !(1..=FORENSIC_BODY_BYTES_LIMIT).contains(&self.forensic_body_bytes_max) {
+            p.add(
+                "gateway.forensic_body_bytes_max",
+                format!("{} is outside 1..={FORENSIC_BODY_BYTES_LIMIT}", self.forensic_body_bytes_max),
+            );
+        }
+        if !(1..=FORENSIC_RETENTION_DAYS_LIMIT).contains(&self.forensic_retention_days) {
+            p.add(
+                "gateway.forensic_retention_days",
+                format!("{} is outside 1..={FORENSIC_RETENTION_DAYS_LIMIT}", self.forensic_retention_days),
             );
         }
         check_limits(&mut p, "gateway.limits", &self.limits);

@@ -191,6 +191,8 @@ async fn forward(
         request_sha256,
         bytes_in: body.len() as u64,
         started: Instant::now(),
+        // Forensics mode: keeps the body and tees the answer (`None` when off).
+        capture: state.forensics.start(&outcome.session_id, &body, state.clock.as_ref()),
     };
     let target = format!(
         "{}{}{}{}",
@@ -358,7 +360,8 @@ struct Finish {
 }
 
 /// The upstream's answer on its way to the agent: counted, bounded in size and
-/// time, and recorded once when it ends (or breaks, or the agent goes away).
+/// time, teed into the forensic capture if there is one (never buffered whole),
+/// and recorded once when it ends (or breaks, or the agent goes away).
 struct MeteredBody {
     inner: hyper::body::Incoming,
     bytes: u64,
@@ -413,6 +416,10 @@ impl http_body::Body for MeteredBody {
                             "upstream answer exceeds `response_body_bytes_max` ({limit} bytes)"
                         )
                         .into())));
+                    }
+                    // Only what reaches the agent is kept.
+                    if let Some(capture) = this.finish.as_mut().and_then(|f| f.start.capture.as_deref_mut()) {
+                        capture.tee(data);
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))

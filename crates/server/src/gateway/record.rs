@@ -2,8 +2,11 @@
 //!
 //! The decision that allowed the action is already durable (fail closed happens
 //! there); the action event is appended once its status, sizes and latency are
-//! known, without holding the agent's answer back.
+//! known, without holding the agent's answer back. In forensics mode the event
+//! carries the commitment to the captured bodies, which are stored once the
+//! event is durable (`incident::forensics`).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use warden_core::action::ActionEvent;
@@ -11,9 +14,10 @@ use warden_core::admin::Severity;
 use warden_store::{NewLeaf, StoreError};
 
 use crate::AppState;
+use crate::incident::forensics::{Capture, CaptureOwner};
 
 /// What is known of an action before it is forwarded.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ActionStart {
     /// Agent id.
     pub actor: String,
@@ -37,6 +41,8 @@ pub struct ActionStart {
     pub bytes_in: u64,
     /// When forwarding started.
     pub started: Instant,
+    /// The bodies being kept, when forensics is on for the session.
+    pub capture: Option<Box<Capture>>,
 }
 
 /// How the action ended.
@@ -57,11 +63,24 @@ pub fn record(state: &AppState, start: ActionStart, end: ActionEnd) {
     state.metrics.action(&start.upstream, end.outcome, took);
     let latency_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
     let severity = if end.outcome == "success" { Severity::Info } else { Severity::Warning };
+    let (forensics, kept) = match start.capture {
+        Some(capture) => {
+            let (commitment, kept) = capture.finish();
+            let owner = CaptureOwner {
+                decision_id: start.decision_id.clone(),
+                session_id: start.session_id.clone(),
+                agent_id: start.actor.clone(),
+            };
+            (Some(commitment), Some((kept, owner)))
+        }
+        None => (None, None),
+    };
     let event = ActionEvent {
         actor: start.actor,
         bytes_in: start.bytes_in,
         bytes_out: end.bytes_out,
         decision_id: start.decision_id,
+        forensics,
         intent: start.intent,
         kind: "action".into(),
         latency_us,
@@ -87,16 +106,31 @@ pub fn record(state: &AppState, start: ActionStart, end: ActionEnd) {
     // Handed to the writer without a task of its own: the writer reports a failed
     // commit itself, nobody waits for this one, and it may ride along with the next
     // decision's commit. Only when the queue is full does it wait, in a task, rather
-    // than be lost.
+    // than be lost. A forensic capture is stored once its event is durable, with
+    // the event's log index.
     match state.log.try_enqueue_background(vec![NewLeaf::new(leaf, None)]) {
-        Ok(_) => {}
+        Ok(durable) => {
+            if let Some((kept, owner)) = kept {
+                state.forensics.keep(
+                    kept,
+                    owner,
+                    async move { durable.await.unwrap_or(Err(StoreError::Closed)) },
+                );
+            }
+        }
         Err((StoreError::Overloaded, leaves)) => {
-            let log = std::sync::Arc::clone(&state.log);
-            tokio::spawn(async move {
-                if let Err(e) = log.append(leaves).await {
-                    tracing::error!(error = %e, decision = %event.decision_id, "action event not recorded");
+            let log = Arc::clone(&state.log);
+            let appended = async move { log.append(leaves).await };
+            match kept {
+                Some((kept, owner)) => state.forensics.keep(kept, owner, appended),
+                None => {
+                    tokio::spawn(async move {
+                        if let Err(e) = appended.await {
+                            tracing::error!(error = %e, decision = %event.decision_id, "action event not recorded");
+                        }
+                    });
                 }
-            });
+            }
         }
         Err((e, _)) => {
             tracing::error!(error = %e, decision = %event.decision_id, "action event not recorded")

@@ -1,9 +1,12 @@
 //! Incident response: quarantines (a temporary deny on an agent or a resource
 //! prefix, checked on every decision), the event index (one row per log entry,
-//! kept up to date by a background task that tails the log) and replay (an
+//! kept up to date by a background task that tails the log), replay (an
 //! agent's or session's entries over a time window, each with its inclusion proof
-//! against a signed checkpoint).
+//! against a signed checkpoint) and forensics mode (a session's full request and
+//! response bodies kept apart from the log, which commits to them by hash).
 
+pub mod forensic_routes;
+pub mod forensics;
 pub mod index;
 pub mod quarantine;
 pub mod replay;
@@ -12,8 +15,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use warden_store::event_index::EventIndex;
+use warden_store::forensics::ForensicStore;
 use warden_store::quarantines::QuarantineStore;
 
+pub use forensics::Forensics;
 pub use index::EventIndexer;
 pub use quarantine::Quarantines;
 
@@ -27,11 +32,13 @@ pub struct Stores {
     pub quarantines: Arc<dyn QuarantineStore>,
     /// The event index and its watermark.
     pub events: Arc<dyn EventIndex>,
+    /// Sessions in forensics mode and the bodies kept for their actions.
+    pub forensics: Arc<dyn ForensicStore>,
 }
 
-/// The quarantine and replay routes.
+/// The quarantine, replay and forensics routes.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(quarantine::router()).merge(replay::router())
+    Router::new().merge(quarantine::router()).merge(replay::router()).merge(forensic_routes::router())
 }
 
 /// Formats Unix seconds as RFC 3339 UTC.

@@ -17,6 +17,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use warden_policy::Tier;
 
@@ -105,8 +106,8 @@ pub async fn endpoint(
         "server/discover" => Ok(discover()),
         "ping" => Ok(json!({})),
         "tools/list" => tools_list(&state, &upstream, &call).await,
-        "tools/call" => tools_call(&state, &upstream, &call, &message).await,
-        "prompts/get" | "resources/read" => named_read(&state, &upstream, &call, &message).await,
+        "tools/call" => tools_call(&state, &upstream, &call, &message, &bytes).await,
+        "prompts/get" | "resources/read" => named_read(&state, &upstream, &call, &message, &bytes).await,
         "prompts/list" | "resources/list" | "resources/templates/list" => {
             passthrough(&upstream, &message).await
         }
@@ -257,11 +258,13 @@ fn split_meta(params: &Value) -> (Option<Value>, bool, Option<String>) {
     ((!rest.is_empty()).then(|| Value::Object(rest)), confirmed, rollback)
 }
 
+/// The agent's message as it sent it (`raw`) is what forensics mode keeps.
 async fn tools_call(
     state: &AppState,
     upstream: &Arc<UpstreamRuntime>,
     call: &AgentCall,
     m: &Message,
+    raw: &Bytes,
 ) -> Result<Value, Value> {
     let name = upstream.config.name.as_str();
     let Some(tool) = m.params.get("name").and_then(Value::as_str) else {
@@ -325,6 +328,7 @@ async fn tools_call(
         forwarded,
         request_sha256,
         changed,
+        raw,
     )
     .await
 }
@@ -334,6 +338,7 @@ async fn named_read(
     upstream: &Arc<UpstreamRuntime>,
     call: &AgentCall,
     m: &Message,
+    raw: &Bytes,
 ) -> Result<Value, Value> {
     let name = upstream.config.name.as_str();
     let (key, intent) = if m.method == "prompts/get" {
@@ -385,8 +390,19 @@ async fn named_read(
     if let Some(obj) = forwarded.as_object_mut() {
         obj.remove("_meta");
     }
-    authorize_and_forward(state, upstream, call, input, planned, &m.method, forwarded, request_sha256, false)
-        .await
+    authorize_and_forward(
+        state,
+        upstream,
+        call,
+        input,
+        planned,
+        &m.method,
+        forwarded,
+        request_sha256,
+        false,
+        raw,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -400,6 +416,7 @@ async fn authorize_and_forward(
     params: Value,
     request_sha256: String,
     definition_changed: bool,
+    raw: &Bytes,
 ) -> Result<Value, Value> {
     let refuse = |e: GatewayError| jsonrpc::from_gateway(&e);
     let mut outcome = decide_action(state, &call.claims, &input).await.map_err(|e| refuse(e.into()))?;
@@ -415,7 +432,7 @@ async fn authorize_and_forward(
     }
     let how = "call the tool again with `\"_meta\": {\"warden/confirm\": \"{decision_id}\"}` in the params";
     enforce_tier(state, &outcome, &planned, how).await.map_err(refuse)?;
-    let start = ActionStart {
+    let mut start = ActionStart {
         actor: outcome.agent_id.clone(),
         session_id: outcome.session_id.clone(),
         decision_id: outcome.decision_id.clone(),
@@ -427,6 +444,8 @@ async fn authorize_and_forward(
         request_sha256,
         bytes_in: input.bytes,
         started: std::time::Instant::now(),
+        // Forensics mode: keeps the agent's message (`None` when off).
+        capture: state.forensics.start(&outcome.session_id, raw, state.clock.as_ref()),
     };
     let mcp =
         upstream.mcp.clone().ok_or_else(|| jsonrpc::error(jsonrpc::INTERNAL_ERROR, "no MCP client", None))?;
@@ -456,6 +475,9 @@ async fn authorize_and_forward(
     drop(outcome.in_flight);
     match reply {
         Ok(reply) => {
+            if let Some(capture) = start.capture.as_deref_mut() {
+                capture.tee(&reply.raw);
+            }
             let outcome = if reply.outcome.is_ok() { "success" } else { "upstream_error" };
             record(state, start, ActionEnd { outcome, status: reply.status, bytes_out: reply.bytes });
             reply.outcome

@@ -38,6 +38,10 @@ pub struct UpstreamReply {
     pub status: u16,
     /// Size of the answer, bytes.
     pub bytes: u64,
+    /// The answer, for forensics mode: over HTTP the body (or the SSE event's
+    /// data) byte for byte, sharing the read buffer; over stdio the message line
+    /// as parsed and written out again.
+    pub raw: Bytes,
 }
 
 /// The client of one MCP upstream.
@@ -301,11 +305,11 @@ impl McpUpstream {
             } else {
                 Err(json!({"code": -32603, "message": format!("upstream answered HTTP {status}")}))
             };
-            return Ok((UpstreamReply { outcome, status, bytes: size }, session_id));
+            return Ok((UpstreamReply { outcome, status, bytes: size, raw: bytes }, session_id));
         }
         let value: Value = serde_json::from_slice(&bytes)
             .map_err(|e| self.unavailable(format!("the answer is not JSON (HTTP {status}): {e}")))?;
-        Ok((UpstreamReply { outcome: split_reply(&value), status, bytes: size }, session_id))
+        Ok((UpstreamReply { outcome: split_reply(&value), status, bytes: size, raw: bytes }, session_id))
     }
 
     // ---- stdio ----------------------------------------------------------------------
@@ -419,8 +423,8 @@ impl McpUpstream {
         }
         let answer =
             rx.await.map_err(|_| self.unavailable("the upstream process exited before answering"))?;
-        let bytes = answer.to_string().len() as u64;
-        Ok(UpstreamReply { outcome: split_reply(&answer), status: 200, bytes })
+        let raw = Bytes::from(answer.to_string());
+        Ok(UpstreamReply { outcome: split_reply(&answer), status: 200, bytes: raw.len() as u64, raw })
     }
 
     async fn stdio_request(&self, method: &str, params: Value) -> Result<UpstreamReply, GatewayError> {
