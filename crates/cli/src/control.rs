@@ -1,4 +1,5 @@
-//! `warden agent …` and `warden session …`: the control API from the command line.
+//! `warden agent …` and `warden session …` (including `session forensics`): the
+//! control API from the command line.
 
 use std::path::PathBuf;
 
@@ -75,6 +76,22 @@ pub enum SessionCommand {
     Pause { id: String },
     /// Resume a paused session.
     Resume { id: String },
+    /// Turn forensics mode on or off for a session (full request and response
+    /// bodies kept apart from the log, which commits to them); without --on or
+    /// --off, show it.
+    Forensics {
+        /// The session (`sess_…`).
+        id: String,
+        /// Turn it on.
+        #[arg(long)]
+        on: bool,
+        /// Turn it off.
+        #[arg(long)]
+        off: bool,
+        /// Why (recorded in the log); required with --on or --off.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 fn token(conn: &Connection) -> Result<String, Failure> {
@@ -179,8 +196,39 @@ pub fn session(conn: &Connection, command: SessionCommand) -> Result<(), Failure
         SessionCommand::End { id } => call(conn, "POST", &format!("/v1/sessions/{id}/end"), None)?,
         SessionCommand::Pause { id } => call(conn, "POST", &format!("/v1/sessions/{id}/pause"), None)?,
         SessionCommand::Resume { id } => call(conn, "POST", &format!("/v1/sessions/{id}/resume"), None)?,
+        SessionCommand::Forensics { id, on, off, reason } => forensics(conn, &id, on, off, reason)?,
     };
     print(&value)
+}
+
+/// `warden session forensics ID [--on|--off --reason R]`, its input checked
+/// before anything is sent.
+fn forensics(
+    conn: &Connection,
+    id: &str,
+    on: bool,
+    off: bool,
+    reason: Option<String>,
+) -> Result<Value, Failure> {
+    let id_ok = id.strip_prefix("sess_").is_some_and(|rest| {
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    if !id_ok {
+        return Err(Failure::BadInput(format!("`{id}` is not a session id (`sess_…`)")));
+    }
+    let path = format!("/v1/sessions/{id}/forensics");
+    let enabled = match (on, off) {
+        (true, true) => return Err(Failure::BadInput("give only one of --on and --off".into())),
+        (false, false) if reason.is_some() => {
+            return Err(Failure::BadInput("--reason goes with --on or --off".into()));
+        }
+        (false, false) => return call(conn, "GET", &path, None),
+        (on, _) => on,
+    };
+    let reason = reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).ok_or_else(|| {
+        Failure::BadInput("--reason is required with --on and --off: say why (it is logged)".into())
+    })?;
+    call(conn, "POST", &path, Some(json!({"enabled": enabled, "reason": reason})))
 }
 
 #[derive(Subcommand, Debug)]

@@ -94,7 +94,7 @@ impl Server {
     }
 
     /// The log's verifier key as the server publishes it.
-    fn published_key(&self) -> Result<String, Failure> {
+    pub(crate) fn published_key(&self) -> Result<String, Failure> {
         let url = format!("{}/v1/log/key", self.base()?);
         let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
         let mut response = agent.get(&url).call().map_err(|e| Failure::Failed(format!("GET {url}: {e}")))?;
@@ -284,7 +284,8 @@ fn time_param(flag: &str, raw: &str) -> Result<String, Failure> {
     Ok((now - ago).to_string())
 }
 
-fn verified_checkpoint(page: &Value, verifier: &NoteVerifier) -> Result<Checkpoint, Failure> {
+/// The page's checkpoint, once its signature by `verifier` checks.
+pub(crate) fn verified_checkpoint(page: &Value, verifier: &NoteVerifier) -> Result<Checkpoint, Failure> {
     let note = page.get("checkpoint").and_then(Value::as_str).unwrap_or_default();
     let text = verifier.verify(note).map_err(|e| Failure::Failed(format!("checkpoint signature: {e}")))?;
     let cp = Checkpoint::parse(text).map_err(|e| Failure::Failed(format!("checkpoint: {e}")))?;
@@ -302,7 +303,7 @@ fn verified_checkpoint(page: &Value, verifier: &NoteVerifier) -> Result<Checkpoi
 }
 
 /// Checks one entry's inclusion proof against `cp` and returns its event.
-fn verified_entry(entry: &Value, cp: &Checkpoint) -> Result<(u64, Value), Failure> {
+pub(crate) fn verified_entry(entry: &Value, cp: &Checkpoint) -> Result<(u64, Value), Failure> {
     let index = entry
         .get("index")
         .and_then(Value::as_u64)
@@ -381,13 +382,19 @@ fn describe(event: &Value) -> String {
             )
         }
         "action" => format!(
-            "action    {:<8} {} {} {} on {} status={}",
+            "action    {:<8} {} {} {} on {} status={}{}",
             s("outcome"),
             s("intent"),
             s("method"),
             s("target"),
             s("upstream"),
-            event.get("status").map_or_else(|| "-".into(), Value::to_string)
+            event.get("status").map_or_else(|| "-".into(), Value::to_string),
+            // Bodies kept: `warden forensics show <decision>` opens them.
+            if event.get("forensics").is_some() {
+                format!(" forensics={}", s("decision_id"))
+            } else {
+                String::new()
+            }
         ),
         "telemetry" => format!(
             "telemetry {:<8} {} in {} (self-reported)",

@@ -13,6 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod approvals;
 mod config_cmd;
 mod control;
+mod forensics;
 mod incident;
 mod log_cmd;
 mod remote;
@@ -86,6 +87,9 @@ enum Command {
     /// Print an agent's or session's entries from the log, each verified against a
     /// signed checkpoint (needs an operator credential).
     Replay(incident::ReplayArgs),
+    /// Show the bodies kept in forensics mode, each verified against the log's
+    /// commitment and a signed checkpoint (needs an admin or auditor credential).
+    Forensics(forensics::ForensicsArgs),
     /// Fetch and verify signed behavioral summaries of agents.
     #[command(subcommand)]
     Trust(trust::TrustCommand),
@@ -166,6 +170,7 @@ fn main() -> ExitCode {
         Command::Approvals(args) => approvals::run(&args),
         Command::Quarantine { server, command } => incident::quarantine(&server, command),
         Command::Replay(args) => incident::replay(&args),
+        Command::Forensics(args) => forensics::run(&args),
         Command::Trust(command) => trust::run(command),
     };
     match result {
