@@ -198,9 +198,11 @@ fn restart(g: &mut Gateway) {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.map_while(Result::ok).find(|l| l.contains("listening on")).expect("listening again");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let line = lines.find(|l| l.contains("listening on")).expect("listening again");
     assert!(line.ends_with(g.url()), "same address: {line}");
+    // Keep reading, so that the server never writes to a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     g.proc.child = child;
 }
 
