@@ -1,10 +1,19 @@
-//! The test MCP server, built on rmcp: tools `send_email` and `read_ticket`.
+//! The test MCP server, built on rmcp: tools `send_email`, `read_ticket` and
+//! `delete_ticket`, the prompt `triage` and the resource `tickets://42`.
+//!
+//! Every result it sends for a request (tool calls, prompts, resources) carries
+//! `_meta["warden-testkit/seen"]`: how that request looked on the hop it came in
+//! on (the protocol version it was served under, the client it came from, the
+//! keys of its `_meta`), so a test can check what a proxy forwarded.
 
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, ListPromptsResult, ListResourcesResult, ListToolsResult, MetaObject,
+    PaginatedRequestParams, Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, Role, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::{MaybeSendFuture, RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
@@ -56,9 +65,25 @@ impl TestServer {
     }
 }
 
+/// The `_meta` of a result: what the request looked like when it arrived.
+fn seen(context: &RequestContext<RoleServer>) -> MetaObject {
+    let mut keys: Vec<&String> = context.meta.keys().collect();
+    keys.sort();
+    let report = json!({
+        "protocolVersion": context.protocol_version().map(|v| v.to_string()),
+        "client": context.client_info().map(|c| c.name),
+        "metaKeys": keys,
+    });
+    let mut meta = MetaObject::new();
+    meta.insert("warden-testkit/seen".to_owned(), report);
+    meta
+}
+
 impl ServerHandler for TestServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(
+            ServerCapabilities::builder().enable_prompts().enable_resources().enable_tools().build(),
+        )
     }
 
     fn list_tools(
@@ -72,7 +97,7 @@ impl ServerHandler for TestServer {
     fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<CallToolResponse, ErrorData>> + MaybeSendFuture + '_ {
         let args = request.arguments.clone().map(Value::Object).unwrap_or(Value::Null);
         let text = match request.name.as_ref() {
@@ -88,7 +113,70 @@ impl ServerHandler for TestServer {
                 )));
             }
         };
-        std::future::ready(Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into()))
+        let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+        result.meta = Some(seen(&context));
+        std::future::ready(Ok(result.into()))
+    }
+
+    fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<ListPromptsResult, ErrorData>> + MaybeSendFuture + '_ {
+        let triage = Prompt::new(
+            "triage",
+            Some("Triage a ticket."),
+            Some(vec![PromptArgument::new("id").with_required(true)]),
+        );
+        let mut result = ListPromptsResult::with_all_items(vec![triage]);
+        result.meta = Some(seen(&context));
+        std::future::ready(Ok(result))
+    }
+
+    fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<GetPromptResponse, ErrorData>> + MaybeSendFuture + '_ {
+        if request.name != "triage" {
+            return std::future::ready(Err(ErrorData::invalid_params(
+                format!("unknown prompt {}", request.name),
+                None,
+            )));
+        }
+        let id = request.arguments.as_ref().and_then(|a| a.get("id")).and_then(Value::as_str).unwrap_or("?");
+        let text = format!("Triage ticket {id}: say who should fix it.");
+        let mut result = GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]);
+        result.meta = Some(seen(&context));
+        std::future::ready(Ok(result.into()))
+    }
+
+    fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<ListResourcesResult, ErrorData>> + MaybeSendFuture + '_ {
+        let mut result =
+            ListResourcesResult::with_all_items(vec![Resource::new("tickets://42", "ticket 42")]);
+        result.meta = Some(seen(&context));
+        std::future::ready(Ok(result))
+    }
+
+    fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<ReadResourceResponse, ErrorData>> + MaybeSendFuture + '_ {
+        if request.uri != "tickets://42" {
+            return std::future::ready(Err(ErrorData::resource_not_found(
+                format!("no resource {}", request.uri),
+                None,
+            )));
+        }
+        let mut result =
+            ReadResourceResult::new(vec![ResourceContents::text("printer on fire", request.uri.clone())]);
+        result.meta = Some(seen(&context));
+        std::future::ready(Ok(result.into()))
     }
 }
 
