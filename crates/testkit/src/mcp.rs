@@ -4,7 +4,9 @@
 //! Every result it sends for a request (tool calls, prompts, resources) carries
 //! `_meta["warden-testkit/seen"]`: how that request looked on the hop it came in
 //! on (the protocol version it was served under, the client it came from, the
-//! keys of its `_meta`), so a test can check what a proxy forwarded.
+//! keys of its `_meta`; over Streamable HTTP also its `MCP-Protocol-Version`
+//! header and whether it carried an `Authorization` header), so a test can
+//! check what a proxy forwarded.
 
 use std::sync::Arc;
 
@@ -69,10 +71,18 @@ impl TestServer {
 fn seen(context: &RequestContext<RoleServer>) -> MetaObject {
     let mut keys: Vec<&String> = context.meta.keys().collect();
     keys.sort();
+    // Over Streamable HTTP, rmcp hands the handler the request's HTTP parts.
+    let http = context.extensions.get::<axum::http::request::Parts>().map(|parts| {
+        json!({
+            "protocolVersionHeader": parts.headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()),
+            "authorization": parts.headers.contains_key(axum::http::header::AUTHORIZATION),
+        })
+    });
     let report = json!({
         "protocolVersion": context.protocol_version().map(|v| v.to_string()),
         "client": context.client_info().map(|c| c.name),
         "metaKeys": keys,
+        "http": http,
     });
     let mut meta = MetaObject::new();
     meta.insert("warden-testkit/seen".to_owned(), report);
