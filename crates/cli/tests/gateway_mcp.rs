@@ -9,7 +9,10 @@ mod gateway;
 use std::path::Path;
 
 use gateway::{Gateway, http_agent, start_testkit, testkit_bin};
-use rmcp::model::{CallToolRequestParams, ClientConfig, ProtocolVersion};
+use rmcp::model::{
+    CallToolRequestParams, ClientConfig, GetPromptRequestParams, MetaObject, ProtocolVersion,
+    ReadResourceRequestParams, RequestMetaObject,
+};
 use rmcp::service::{RoleClient, RunningService, ServiceError};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -65,6 +68,8 @@ name = "mail"
 kind = "mcp_http"
 url = "{mcp_url}"
 tool_list_ttl_ms = 0
+prompt_intent = "ticket.read"
+resource_intent = "ticket.read"
 {class}
 
 [[gateway.upstreams]]
@@ -73,6 +78,8 @@ kind = "mcp_stdio"
 command = "{bin}"
 args = ["mcp-stdio", "--overrides", "{overrides}"]
 tool_list_ttl_ms = 0
+prompt_intent = "ticket.read"
+resource_intent = "ticket.read"
 {class}
 {mail}{desk}"#,
         bin = testkit_bin().display(),
@@ -135,6 +142,128 @@ async fn list_names(c: &RunningService<RoleClient, ClientConfig>) -> Vec<String>
         c.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
     names.sort();
     names
+}
+
+/// The version Warden negotiates with every upstream (`initialize`).
+const UPSTREAM_VERSION: &str = "2025-11-25";
+/// Trace context an agent sends end to end (W3C `traceparent`).
+const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
+
+/// A client speaking `version`: the `initialize` handshake up to 2025-11-25,
+/// `server/discover` and per-request `_meta` from 2026-07-28.
+async fn client_speaking(
+    s: &Setup,
+    upstream: &str,
+    version: &ProtocolVersion,
+) -> RunningService<RoleClient, ClientConfig> {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp/{upstream}", s.g.url()))
+            .auth_header(s.token.clone()),
+    );
+    let c = if version.has_initialize() {
+        let mut config = ClientConfig::default();
+        config.protocol_version = version.clone();
+        config.serve(transport).await.unwrap()
+    } else {
+        ClientConfig::default()
+            .serve_with_lifecycle(
+                transport,
+                ClientLifecycleMode::Discover { preferred_versions: vec![version.clone()] },
+            )
+            .await
+            .unwrap()
+    };
+    assert_eq!(c.peer_info().unwrap().protocol_version, *version, "the version Warden agreed with the agent");
+    c
+}
+
+fn traced() -> RequestMetaObject {
+    let mut meta = RequestMetaObject::new();
+    meta.set_traceparent(TRACEPARENT);
+    meta
+}
+
+/// What the upstream reported about the request it was sent: it must be a
+/// request of Warden's session with the upstream (Warden's version, Warden as
+/// the client), carrying none of the agent hop's per-request protocol fields
+/// (`io.modelcontextprotocol/*`, `progressToken`) nor its credential, but the
+/// agent's trace context.
+fn assert_upstream_hop(meta: Option<&MetaObject>, what: &str, over_http: bool, sent_traceparent: bool) {
+    let seen = meta.and_then(|m| m.get("warden-testkit/seen")).unwrap_or_else(|| panic!("{what}: no report"));
+    if over_http {
+        let http = &seen["http"];
+        assert_eq!(http["protocolVersionHeader"], UPSTREAM_VERSION, "{what}: {seen}");
+        assert_eq!(http["authorization"], false, "{what}: the agent's token stays with Warden: {seen}");
+    } else {
+        assert_eq!(seen["http"], Value::Null, "{what}: a stdio request: {seen}");
+    }
+    assert_eq!(
+        seen["protocolVersion"], UPSTREAM_VERSION,
+        "{what}: served under Warden's upstream version: {seen}"
+    );
+    assert_eq!(seen["client"], "warden-gateway", "{what}: Warden is the upstream's client: {seen}");
+    let expected: &[&str] = if sent_traceparent { &["traceparent"] } else { &[] };
+    assert_eq!(seen["metaKeys"], json!(expected), "{what}: only end-to-end `_meta` crosses Warden: {seen}");
+}
+
+/// Every version the SDKs speak, through both upstream transports: the tool
+/// list, a tool call, prompts and resources, each reaching the upstream as a
+/// request of Warden's own session with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protocol_version_reaches_both_upstream_transports_as_warden_negotiated_them() {
+    let s = setup();
+    // 2026-07-28 first: forwarding its per-request `_meta` made the Streamable
+    // HTTP upstream refuse its calls (-32020, header mismatch).
+    let versions =
+        [ProtocolVersion::V_2026_07_28, ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2025_06_18];
+    for (upstream, over_http) in [("mail", true), ("desk", false)] {
+        for version in &versions {
+            let at = format!("{version} via `{upstream}`");
+            let c = client_speaking(&s, upstream, version).await;
+            assert_eq!(list_names(&c).await, ["read_ticket", "send_email"], "{at}");
+
+            let mut read = call("read_ticket", json!({"id": "42"}));
+            read.meta = Some(traced());
+            let result = c.call_tool(read).await.unwrap_or_else(|e| panic!("{at}: tools/call: {e}"));
+            assert_eq!(text(&result), "ticket 42: printer on fire", "{at}");
+            assert_upstream_hop(result.meta.as_ref(), &format!("{at}: tools/call"), over_http, true);
+
+            let prompts = c.list_prompts(None).await.unwrap_or_else(|e| panic!("{at}: prompts/list: {e}"));
+            let names: Vec<&str> = prompts.prompts.iter().map(|p| p.name.as_str()).collect();
+            assert_eq!(names, ["triage"], "{at}");
+            assert_upstream_hop(prompts.meta.as_ref(), &format!("{at}: prompts/list"), over_http, false);
+            let mut get = GetPromptRequestParams::new("triage")
+                .with_arguments(json!({"id": "42"}).as_object().unwrap().clone());
+            get.meta = Some(traced());
+            let prompt = c.get_prompt(get).await.unwrap_or_else(|e| panic!("{at}: prompts/get: {e}"));
+            let message = serde_json::to_value(&prompt.messages).unwrap();
+            assert_eq!(message[0]["content"]["text"], "Triage ticket 42: say who should fix it.", "{at}");
+            assert_upstream_hop(prompt.meta.as_ref(), &format!("{at}: prompts/get"), over_http, true);
+
+            let resources =
+                c.list_resources(None).await.unwrap_or_else(|e| panic!("{at}: resources/list: {e}"));
+            let uris: Vec<&str> = resources.resources.iter().map(|r| r.uri.as_str()).collect();
+            assert_eq!(uris, ["tickets://42"], "{at}");
+            assert_upstream_hop(resources.meta.as_ref(), &format!("{at}: resources/list"), over_http, false);
+            let read = ReadResourceRequestParams::new("tickets://42").with_meta(traced());
+            let resource =
+                c.read_resource(read).await.unwrap_or_else(|e| panic!("{at}: resources/read: {e}"));
+            let contents = serde_json::to_value(&resource.contents).unwrap();
+            assert_eq!(contents[0]["text"], "printer on fire", "{at}");
+            assert_upstream_hop(resource.meta.as_ref(), &format!("{at}: resources/read"), over_http, true);
+            c.cancel().await.unwrap();
+        }
+    }
+    // Action events are written just after the agent has its answer.
+    let mut actions = 0;
+    for _ in 0..100 {
+        actions = s.g.events().iter().filter(|e| e["kind"] == "action" && e["outcome"] == "success").count();
+        if actions == 18 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(actions, 18, "each tools/call, prompts/get and resources/read is one recorded action");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

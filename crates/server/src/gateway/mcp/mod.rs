@@ -6,8 +6,11 @@
 //! handshake), and 2026-07-28 without a handshake: `server/discover`, then the
 //! version in every request's `_meta` (`io.modelcontextprotocol/protocolVersion`).
 //! Answers are single JSON bodies (`application/json`); Warden opens no
-//! server-to-client stream (GET is 405).
+//! server-to-client stream (GET is 405). Upstreams get Warden's own requests in
+//! the session Warden negotiated with them: the agent hop's protocol metadata
+//! stays behind ([`hop`]).
 
+pub mod hop;
 pub mod jsonrpc;
 pub mod upstream;
 
@@ -18,7 +21,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use warden_policy::Tier;
 
 use super::pins;
@@ -244,18 +247,16 @@ async fn tools_list(
     Ok(json!({"tools": visible}))
 }
 
-/// `_meta` of the call minus Warden's own keys, and what they said.
-fn split_meta(params: &Value) -> (Option<Value>, bool, Option<String>) {
-    let Some(meta) = params.get("_meta").and_then(Value::as_object) else { return (None, false, None) };
+/// What Warden's own `_meta` keys said: confirmed, and the rollback plan.
+fn warden_meta(params: &Value) -> (bool, Option<String>) {
+    let Some(meta) = params.get("_meta").and_then(Value::as_object) else { return (false, None) };
     let confirmed = match meta.get(CONFIRM_META) {
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) => s == "true" || s.starts_with("dec_"),
         _ => false,
     };
     let rollback = meta.get(ROLLBACK_META).and_then(Value::as_str).map(str::to_owned);
-    let rest: Map<String, Value> =
-        meta.iter().filter(|(k, _)| !k.starts_with("warden/")).map(|(k, v)| (k.clone(), v.clone())).collect();
-    ((!rest.is_empty()).then(|| Value::Object(rest)), confirmed, rollback)
+    (confirmed, rollback)
 }
 
 /// The agent's message as it sent it (`raw`) is what forensics mode keeps.
@@ -293,7 +294,7 @@ async fn tools_call(
             None,
         ));
     }
-    let (meta, confirmed, rollback) = split_meta(&m.params);
+    let (confirmed, rollback) = warden_meta(&m.params);
     let arguments_text = arguments.to_string();
     let input = ActionInput {
         intent: mapped.route.route.intent.clone(),
@@ -314,7 +315,7 @@ async fn tools_call(
         rollback,
     };
     let mut forwarded = json!({"name": tool, "arguments": arguments});
-    if let (Some(meta), Some(obj)) = (meta, forwarded.as_object_mut()) {
+    if let (Some(meta), Some(obj)) = (hop::forwarded_meta(&m.params), forwarded.as_object_mut()) {
         obj.insert("_meta".into(), meta);
     }
     let changed = snapshot.changed.contains(tool);
@@ -366,7 +367,7 @@ async fn named_read(
     };
     let resource_id =
         if m.method == "prompts/get" { format!("mcp:{name}/prompt/{target}") } else { target.to_owned() };
-    let (_, confirmed, rollback) = split_meta(&m.params);
+    let (confirmed, rollback) = warden_meta(&m.params);
     let arguments_text = m.params.get("arguments").map(Value::to_string).unwrap_or_default();
     let input = ActionInput {
         intent: intent.clone(),
@@ -386,10 +387,7 @@ async fn named_read(
         summary: format!("{} `{target}` of upstream `{name}`", m.method),
         rollback,
     };
-    let mut forwarded = m.params.clone();
-    if let Some(obj) = forwarded.as_object_mut() {
-        obj.remove("_meta");
-    }
+    let forwarded = hop::forwarded_params(&m.params);
     authorize_and_forward(
         state,
         upstream,
@@ -504,10 +502,8 @@ async fn passthrough(upstream: &Arc<UpstreamRuntime>, m: &Message) -> Result<Val
             queue_max: upstream.limits.queue_max,
         })
     })?;
-    let mut params = m.params.clone();
-    if let Some(obj) = params.as_object_mut() {
-        obj.remove("_meta");
-    }
-    let params = if params.is_null() { json!({}) } else { params };
-    mcp.request(&m.method, params).await.map_err(|e| jsonrpc::from_gateway(&e))?.outcome
+    mcp.request(&m.method, hop::forwarded_params(&m.params))
+        .await
+        .map_err(|e| jsonrpc::from_gateway(&e))?
+        .outcome
 }
