@@ -158,11 +158,14 @@ pub(crate) struct Baseline {
     pub(crate) destinations: Vec<u32>,
     // INVARIANT: sorted, unique, at most CLASSES_PER_AGENT_MAX.
     pub(crate) classes: Vec<u32>,
-    /// The domains its sends reached ([`crate::detect::domain_hash`]): derived from
-    /// what it sent to, so snapshots do not hold it (a restore derives it from the
-    /// destinations).
-    // INVARIANT: sorted, unique, at most DOMAINS_PER_AGENT_MAX.
+    /// The organizations its sends reached: each entry is the top 31 bits of the
+    /// [`crate::detect::domain_hash`], shifted left once, with the low bit set once
+    /// its sends reached the organization a second time (see [`Baseline::new_org_rate`]).
+    // INVARIANT: sorted, unique by `entry >> 1`, at most DOMAINS_PER_AGENT_MAX.
     pub(crate) domains: Vec<u32>,
+    /// Destinations its sends named (saturating): the draws [`Baseline::new_org_rate`]
+    /// divides by.
+    pub(crate) sends: u32,
     /// Locations of the resources it touched and their parents, as
     /// [`crate::detect::location_hash`]es (stable across processes).
     // INVARIANT: sorted, unique, at most LOCATIONS_PER_AGENT_MAX.
@@ -236,11 +239,56 @@ impl Baseline {
     }
 
     pub(crate) fn knows_domain(&self, hash: u32) -> bool {
-        contains(&self.domains, hash)
+        self.domains.binary_search_by_key(&(hash >> 1), |e| e >> 1).is_ok()
     }
 
-    pub(crate) fn learn_domain(&mut self, hash: u32) -> bool {
-        insert(&mut self.domains, hash, DOMAINS_PER_AGENT_MAX)
+    /// Counts one send reaching the organization hashed `hash`: a new one is
+    /// remembered as reached once, a known one as reached again.
+    pub(crate) fn learn_domain(&mut self, hash: u32) {
+        match self.domains.binary_search_by_key(&(hash >> 1), |e| e >> 1) {
+            Ok(at) => {
+                if let Some(e) = self.domains.get_mut(at) {
+                    *e |= 1;
+                }
+            }
+            Err(_) => self.remember_domain(hash),
+        }
+    }
+
+    /// Remembers an organization as reached once, if it is new and there is room.
+    pub(crate) fn remember_domain(&mut self, hash: u32) {
+        if let Err(at) = self.domains.binary_search_by_key(&(hash >> 1), |e| e >> 1)
+            && self.domains.len() < DOMAINS_PER_AGENT_MAX
+        {
+            self.domains.reserve_exact(1);
+            self.domains.insert(at, (hash >> 1) << 1);
+        }
+    }
+
+    /// How often the agent's sends reach an organization new to it. Good–Turing's
+    /// estimate of the chance that the next draw is of a kind never drawn is the
+    /// share of draws whose kind was drawn exactly once: here, organizations its
+    /// sends reached once, over its sends. It is smoothed with two pseudo-sends
+    /// that reach a new organization as often as the agent sends at all (a Beta
+    /// prior whose mean is its send rate): an agent that never sent is as surprised
+    /// by a first send anywhere as by one event in all it did, and a few sends soon
+    /// outweigh the prior. An agent that mails new customers all day has most of its
+    /// organizations reached once and is barely surprised; one whose sends go to a
+    /// closed set, each reached again and again, is the more surprised the longer
+    /// its history. `None` when the organizations it remembers are at their bound
+    /// (it reaches too many to count): the caller falls back to its habit.
+    pub(crate) fn new_org_rate(&self) -> Option<f32> {
+        if self.domains.len() >= DOMAINS_PER_AGENT_MAX {
+            return None;
+        }
+        let (once, sends, events) = (self.orgs_reached_once() as f32, self.sends as f32, self.events as f32);
+        let send_rate = ((sends + 1.0) / (events + 2.0)).min(1.0);
+        Some(((once + 2.0 * send_rate) / (sends + 2.0)).clamp(0.0, 1.0))
+    }
+
+    /// Organizations its sends reached exactly once.
+    pub(crate) fn orgs_reached_once(&self) -> usize {
+        self.domains.iter().filter(|e| *e & 1 == 0).count()
     }
 
     pub(crate) fn knows_destination(&self, id: u32) -> bool {

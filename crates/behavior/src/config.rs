@@ -22,6 +22,10 @@ pub struct Config {
     pub novel_location_weight: f32,
     /// Weight of a never-seen destination.
     pub novel_destination_weight: f32,
+    /// Weight of a send to an organization (a destination's last two labels, see
+    /// `known_domain_discount`) the agent's sends never reached, before its surprise
+    /// (from how concentrated its sends are) is applied.
+    pub novel_organization_weight: f32,
     /// Multiplier of a new destination's novelty when the send goes to a domain the
     /// agent's sends already reach (a new address at an organization it works with).
     pub known_domain_discount: f32,
@@ -95,6 +99,7 @@ impl Default for Config {
             novel_resource_weight: 0.15,
             novel_location_weight: 0.2,
             novel_destination_weight: 0.3,
+            novel_organization_weight: 0.4,
             known_domain_discount: 0.5,
             danger_boost: 1.0,
             fleet_new_boost: 0.5,
@@ -133,6 +138,7 @@ impl Config {
             ("novel_resource_weight", self.novel_resource_weight),
             ("novel_location_weight", self.novel_location_weight),
             ("novel_destination_weight", self.novel_destination_weight),
+            ("novel_organization_weight", self.novel_organization_weight),
             ("known_domain_discount", self.known_domain_discount),
             ("novelty_habit_alpha", self.novelty_habit_alpha),
             ("peer_discount", self.peer_discount),

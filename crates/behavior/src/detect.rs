@@ -292,13 +292,18 @@ pub(crate) fn novelty(event: &mut Event<'_, '_>, baseline: &Baseline) -> bool {
         // than a first send to an organization. A fetch names a host but brings data
         // in: its new host is a new thing read, measured as resources are.
         let known_domain = r.domains.get(index).is_some_and(|d| baseline.knows_domain(*d));
-        let (habit, discount) = match (send, known_domain) {
-            (true, true) => (baseline.habits[HABIT_DESTINATION], config.known_domain_discount),
-            (true, false) => (baseline.habits[HABIT_DESTINATION], 1.0),
-            (false, _) => (baseline.habits[HABIT_RESOURCE], 1.0),
+        let (weight, habit) = match (send, known_domain) {
+            (true, true) => (
+                config.novel_destination_weight * config.known_domain_discount,
+                baseline.habits[HABIT_DESTINATION],
+            ),
+            (true, false) => (
+                config.novel_organization_weight,
+                baseline.new_org_rate().unwrap_or(baseline.habits[HABIT_DESTINATION]),
+            ),
+            (false, _) => (config.novel_destination_weight, baseline.habits[HABIT_RESOURCE]),
         };
-        let score =
-            discount * novelty_score(config, config.novel_destination_weight, habit, Families::NONE, *users);
+        let score = novelty_score(config, weight, habit, Families::NONE, *users);
         let fleet = fleet_words(*users);
         let explanation = format!(
             "agent `{}` {} destination `{}` for the first time with `{}`{}; its baseline holds {} destinations learned from {} events, and {}",
@@ -307,9 +312,14 @@ pub(crate) fn novelty(event: &mut Event<'_, '_>, baseline: &Baseline) -> bool {
             name,
             o.intent,
             match (send, known_domain) {
-                (true, true) => ", in a domain its sends already reach",
-                (true, false) => ", in a domain it never sent to",
-                (false, _) => "",
+                (true, true) => ", in a domain its sends already reach".to_owned(),
+                (true, false) => format!(
+                    ", in a domain it never sent to (its {} sends reached {} organizations, {} of them once)",
+                    baseline.sends,
+                    baseline.domains.len(),
+                    baseline.orgs_reached_once()
+                ),
+                (false, _) => String::new(),
             },
             baseline.destinations.len(),
             learned,
@@ -618,6 +628,7 @@ pub(crate) fn learn(
             && let Some(domain) = resolved.domains.get(index)
         {
             b.learn_domain(*domain);
+            b.sends = b.sends.saturating_add(1);
         }
         if let Some(id) = id
             && b.learn_destination(*id)

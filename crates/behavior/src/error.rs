@@ -37,11 +37,15 @@ pub enum SnapshotError {
         expected: &'static str,
     },
     /// A format version this build does not read.
-    #[error("snapshot format version {found} is not supported (this build reads version {supported})")]
+    #[error(
+        "snapshot format version {found} is not supported (this build reads versions {oldest} to {supported})"
+    )]
     Version {
         /// The version in the bytes.
         found: u8,
-        /// The version this build reads.
+        /// The oldest version this build reads.
+        oldest: u8,
+        /// The version this build writes, the newest it reads.
         supported: u8,
     },
     /// The bytes end early or hold an impossible value.

@@ -23,9 +23,10 @@ use crate::finding::BreakerState;
 use crate::fleet::{ClassState, Fleet};
 use crate::interner::Interner;
 use crate::limits::{
-    CLASSES_PER_AGENT_MAX, DESTINATIONS_PER_AGENT_MAX, FLEET_CLASSES_MAX, INTENTS_PER_AGENT_MAX,
-    LOCATIONS_PER_AGENT_MAX, NAME_BYTES_MAX, NAMES_PER_KIND_MAX, RESOURCES_PER_AGENT_MAX,
-    SESSIONS_PER_AGENT_MAX, SNAPSHOT_AGENTS_MAX, SURGE_BUCKETS, TRANSITIONS_PER_AGENT_MAX,
+    CLASSES_PER_AGENT_MAX, DESTINATIONS_PER_AGENT_MAX, DOMAINS_PER_AGENT_MAX, FLEET_CLASSES_MAX,
+    INTENTS_PER_AGENT_MAX, LOCATIONS_PER_AGENT_MAX, NAME_BYTES_MAX, NAMES_PER_KIND_MAX,
+    RESOURCES_PER_AGENT_MAX, SESSIONS_PER_AGENT_MAX, SNAPSHOT_AGENTS_MAX, SURGE_BUCKETS,
+    TRANSITIONS_PER_AGENT_MAX,
 };
 use crate::taxonomy::{Families, Target};
 
@@ -34,8 +35,12 @@ const ENGINE_MAGIC: &[u8; 4] = b"WBEN";
 /// The snapshot format this build writes. It also reads version 1 (before
 /// locations and data flows): an agent restored from it gets its locations from its
 /// resources and counts every data flow and fan-out as already seen, so the data-flow
-/// detector stays quiet for it rather than report what it did all along.
-pub const SNAPSHOT_VERSION: u8 = 2;
+/// detector stays quiet for it rather than report what it did all along. And it
+/// reads version 2 (before the organizations its sends reached were kept with how
+/// often): an agent restored from version 1 or 2 gets its organizations from its
+/// destinations, each as reached once by one send, so it is barely surprised by a
+/// new organization until its sends show again which ones it returns to.
+pub const SNAPSHOT_VERSION: u8 = 3;
 /// The oldest snapshot format this build reads.
 const SNAPSHOT_VERSION_MIN: u8 = 1;
 
@@ -62,7 +67,11 @@ fn header(r: &mut Reader<'_>, magic: &'static [u8; 4], expected: &'static str) -
     }
     let version = r.u8()?;
     if !(SNAPSHOT_VERSION_MIN..=SNAPSHOT_VERSION).contains(&version) {
-        return Err(SnapshotError::Version { found: version, supported: SNAPSHOT_VERSION });
+        return Err(SnapshotError::Version {
+            found: version,
+            oldest: SNAPSHOT_VERSION_MIN,
+            supported: SNAPSHOT_VERSION,
+        });
     }
     Ok(version)
 }
@@ -195,6 +204,11 @@ impl Engine {
         w.varint(u64::from(b.flows_known.0));
         w.u8(b.fan_out_max);
         w.varint(u64::from(b.flow_sends));
+        w.varint(b.domains.len() as u64);
+        for d in &b.domains {
+            w.varint(u64::from(*d));
+        }
+        w.varint(u64::from(b.sends));
         for s in &a.sessions {
             w.varint(s.key);
             w.signed(s.last_ms);
@@ -255,16 +269,6 @@ impl Engine {
         b.resources.dedup();
         b.destinations.sort_unstable();
         b.destinations.dedup();
-        // The domains its sends reached are derived, not stored: from every
-        // destination it holds (fetched hosts included, which a snapshot cannot tell
-        // from sends: a restored agent is, if anything, quieter about them).
-        {
-            let names = self.names.destinations.read();
-            let domains: Vec<u32> = b.destinations.iter().map(|id| domain_hash(names.name(*id))).collect();
-            for domain in domains {
-                b.learn_domain(domain);
-            }
-        }
         b.classes.sort_unstable();
         b.classes.dedup();
         let transitions = r.len(TRANSITIONS_PER_AGENT_MAX)?;
@@ -304,6 +308,16 @@ impl Engine {
             b.fan_out_max = r.u8()?;
             b.flow_sends = u16::try_from(r.varint()?)
                 .map_err(|_| SnapshotError::Corrupt("a send count is too large"))?;
+        }
+        if version >= 3 {
+            let domains = r.len(DOMAINS_PER_AGENT_MAX)?;
+            b.domains = (0..domains).map(|_| r.u32()).collect::<Result<_, _>>()?;
+            if b.domains.windows(2).any(|p| matches!(p, [x, y] if x >> 1 >= y >> 1)) {
+                return Err(SnapshotError::Corrupt("organizations are not sorted"));
+            }
+            b.sends = r.u32()?;
+        } else {
+            self.upgrade_v2(&mut b);
         }
         let mut sessions = [Session::default(); SESSIONS_PER_AGENT_MAX];
         for s in &mut sessions {
@@ -349,6 +363,18 @@ impl Engine {
         b.flows_known = Families::sensitive_data();
         b.fan_out_max = u8::MAX;
         b.flow_sends = u16::MAX;
+    }
+
+    /// What a version-1 or -2 snapshot did not hold: the organizations its sends
+    /// reached come from every destination it holds (fetched hosts included, which
+    /// a snapshot cannot tell from sends), each as reached once by one send.
+    fn upgrade_v2(&self, b: &mut Baseline) {
+        let names = self.names.destinations.read();
+        let domains: Vec<u32> = b.destinations.iter().map(|id| domain_hash(names.name(*id))).collect();
+        for domain in domains {
+            b.remember_domain(domain);
+        }
+        b.sends = u32::try_from(b.destinations.len()).unwrap_or(u32::MAX);
     }
 
     fn read_session_classes(&self, r: &mut Reader<'_>) -> Result<u64, SnapshotError> {

@@ -253,6 +253,86 @@ fn a_new_address_at_an_organization_it_sends_to_weighs_less_than_a_new_organizat
     );
 }
 
+/// An agent that reads a ticket, then sends, 100 times a day: to `orgs`
+/// organizations in turn (a closed set) or, with `orgs == 0`, to a new customer
+/// organization on every other send.
+fn sender(engine: &Engine, agent: &str, orgs: usize, days: i64) {
+    for day in 0..days {
+        let session = format!("sess_{agent}_{day}");
+        let start = DAY0_MS + day * 86_400_000 + 9 * 3_600_000;
+        for i in 0..100usize {
+            let at = start + i as i64 * 60_000;
+            Call::new(agent, &session, at, "ticket.read", "tickets").observe(engine);
+            let to = match orgs {
+                0 if i % 2 == 0 => format!("email:customer{day}x{i}.example"),
+                0 => "email:acme.example".to_owned(),
+                n => format!("email:partner{}.example", i % n),
+            };
+            Call::new(agent, &session, at + 30_000, "email.send", "mail:outbound").to(&to).observe(engine);
+        }
+    }
+}
+
+fn new_destination_score(outcome: &Outcome) -> f32 {
+    outcome.findings.iter().find(|f| f.kind == FindingKind::NewDestination).map_or(0.0, |f| f.score)
+}
+
+#[test]
+fn a_new_organization_is_measured_by_how_concentrated_the_agents_sends_are() {
+    let engine = engine(config());
+    sender(&engine, "agt_closed", 3, 4);
+    sender(&engine, "agt_open", 0, 4);
+    let at = DAY0_MS + 4 * 86_400_000 + 10 * 3_600_000;
+    let send = |agent: &str| {
+        Call::new(agent, "sess_probe", at, "email.send", "mail:outbound")
+            .to("email:drop.example")
+            .observe(&engine)
+    };
+    let (closed, open) = (send("agt_closed"), send("agt_open"));
+    // 400 sends to three partners, each reached again and again: a send to an
+    // organization no agent knows is enough, alone, to hold the session.
+    assert!(closed.session_risk >= 0.6, "{:?}", closed.findings);
+    let finding = closed.findings.iter().find(|f| f.kind == FindingKind::NewDestination).unwrap();
+    assert!(
+        finding.explanation.contains("its 400 sends reached 3 organizations, 0 of them once"),
+        "{finding}"
+    );
+    assert_eq!(kinds(&closed), vec![FindingKind::NewDestination]);
+    // One that meets a new customer on every other send is barely surprised.
+    assert!(new_destination_score(&open) < 0.1, "{:?}", open.findings);
+}
+
+#[test]
+fn a_closed_set_of_organizations_surprises_more_the_longer_it_held() {
+    let (short, long) = (engine(config()), engine(config()));
+    sender(&short, "agt_a", 3, 2);
+    sender(&long, "agt_a", 3, 6);
+    // Two days: 200 sends; six: 600.
+    let probe = |engine: &Engine, day: i64| {
+        let at = DAY0_MS + day * 86_400_000 + 10 * 3_600_000;
+        let call =
+            Call::new("agt_a", "sess_probe", at, "email.send", "mail:outbound").to("email:drop.example");
+        new_destination_score(&call.observe(engine))
+    };
+    let (after_two_days, after_six_days) = (probe(&short, 2), probe(&long, 6));
+    assert!(after_six_days > after_two_days + 0.02, "{after_two_days} vs {after_six_days}");
+}
+
+#[test]
+fn an_agent_that_never_sends_is_surprised_by_a_first_send_anywhere() {
+    let engine = trained("agt_support");
+    let at = DAY0_MS + 2 * 86_400_000 + 10 * 3_600_000;
+    // The support agent sends; a second agent only reads.
+    for i in 0..400i64 {
+        Call::new("agt_reader", "sess_r", DAY0_MS + 9 * 3_600_000 + i * 30_000, "ticket.read", "tickets")
+            .observe(&engine);
+    }
+    let reader = Call::new("agt_reader", "sess_x", at, "sync_workspace", "tool:sync")
+        .to("host:cdn.example")
+        .observe(&engine);
+    assert!(new_destination_score(&reader) >= 0.5, "{:?}", reader.findings);
+}
+
 #[test]
 fn reading_the_control_plane_weighs_less_than_changing_it() {
     // Two engines, so the read does not make the place and the class known to the write.
@@ -411,6 +491,49 @@ fn agent_snapshot_restores_identical_behavior_in_another_engine() {
     assert_eq!(replay(&other, &calls), replay(&original, &calls));
     assert!(engine(config()).restore_agent("agt_x", b"WBAG\x02").is_err());
     assert!(engine(config()).restore_agent("agt_x", b"nope").is_err());
+}
+
+/// Snapshots written by the previous format (version 2) of [`trained`]`("agt_support")`.
+const ENGINE_V2: &[u8] = include_bytes!("data/engine-v2.snapshot");
+const AGENT_V2: &[u8] = include_bytes!("data/agent-v2.snapshot");
+
+#[test]
+fn version_2_snapshots_restore_and_are_written_again_as_the_current_version() {
+    assert_eq!(ENGINE_V2[4], 2);
+    let original = trained("agt_support");
+    let clock = FixedClock(time::OffsetDateTime::from_unix_timestamp(DAY0_MS / 1000).unwrap());
+    let restored = Engine::restore(config(), Arc::new(clock), ENGINE_V2).unwrap();
+    assert_eq!(restored.baseline("agt_support"), original.baseline("agt_support"));
+    assert_eq!(restored.snapshot()[4], warden_behavior::SNAPSHOT_VERSION);
+    let other = engine(config());
+    other.restore_agent("agt_support", AGENT_V2).unwrap();
+    assert_eq!(other.snapshot_agent("agt_support").unwrap()[4], warden_behavior::SNAPSHOT_VERSION);
+    // Normal work raises nothing after the upgrade, and a new organization is still
+    // reported, though an upgraded agent does not yet know how often it returns to
+    // each: its organizations count as reached once.
+    let at = DAY0_MS + 2 * 86_400_000 + 11 * 3_600_000;
+    for engine in [&restored, &other] {
+        for call in workday("agt_support", 2).into_iter().take(40) {
+            assert!(call.observe(engine).findings.is_empty());
+        }
+        let outcome = Call::new("agt_support", "sess_u", at, "email.send", "mail:outbound")
+            .to("email:drop.example")
+            .observe(engine);
+        assert!(new_destination_score(&outcome) > 0.0, "{:?}", outcome.findings);
+    }
+}
+
+#[test]
+fn a_snapshot_from_a_newer_format_is_refused_with_a_clear_error() {
+    let mut bytes = trained("agt_support").snapshot_agent("agt_support").unwrap();
+    bytes[4] = warden_behavior::SNAPSHOT_VERSION + 1;
+    let error = engine(config()).restore_agent("agt_x", &bytes).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains(&format!("version {} is not supported", bytes[4])), "{message}");
+    assert!(
+        message.contains(&format!("reads versions 1 to {}", warden_behavior::SNAPSHOT_VERSION)),
+        "{message}"
+    );
 }
 
 #[test]
