@@ -29,6 +29,12 @@ pub struct Config {
     /// Multiplier of a new destination's novelty when the send goes to a domain the
     /// agent's sends already reach (a new address at an organization it works with).
     pub known_domain_discount: f32,
+    /// Multiplier of the novelty of a never-seen intent or resource when the event
+    /// only looks: a read-only intent, nothing of a sensitive-data family (credentials,
+    /// bulk or restricted data), no dangerous family the agent does not already act
+    /// in. A new way to look, or a first look at a configuration file, is less than a
+    /// first change; what a read then takes away is the data-flow detector's.
+    pub read_only_discount: f32,
     /// Added to a novelty's multiplier when the thing is in a dangerous family
     /// (credential access, execution, impact, governance…).
     pub danger_boost: f32,
@@ -101,6 +107,7 @@ impl Default for Config {
             novel_destination_weight: 0.3,
             novel_organization_weight: 0.4,
             known_domain_discount: 0.5,
+            read_only_discount: 0.5,
             danger_boost: 1.0,
             fleet_new_boost: 0.5,
             peer_users_min: 5,
@@ -140,6 +147,7 @@ impl Config {
             ("novel_destination_weight", self.novel_destination_weight),
             ("novel_organization_weight", self.novel_organization_weight),
             ("known_domain_discount", self.known_domain_discount),
+            ("read_only_discount", self.read_only_discount),
             ("novelty_habit_alpha", self.novelty_habit_alpha),
             ("peer_discount", self.peer_discount),
             ("rare_transition_weight", self.rare_transition_weight),

@@ -221,13 +221,16 @@ pub(crate) fn novelty(event: &mut Event<'_, '_>, baseline: &Baseline) -> bool {
         |families: Families| families.intersection(Families::dangerous()).without(baseline.families_seen);
     let intent_new = r.intent.is_none_or(|id| baseline.intent_index(id).is_none());
     if intent_new && event.enforced {
-        let score = novelty_score(
-            config,
-            config.novel_intent_weight,
-            baseline.habits[HABIT_INTENT],
-            new_danger(r.intent_families),
-            r.intent_users,
-        );
+        let danger = new_danger(r.intent_families);
+        let discount = look_discount(config, &r, r.intent_families, danger);
+        let score = discount
+            * novelty_score(
+                config,
+                config.novel_intent_weight,
+                baseline.habits[HABIT_INTENT],
+                danger,
+                r.intent_users,
+            );
         let explanation = format!(
             "agent `{}` used intent `{}` for the first time; its baseline holds {} intents learned from {} events, and {} (families of `{}`: {})",
             event.agent(),
@@ -262,7 +265,8 @@ pub(crate) fn novelty(event: &mut Event<'_, '_>, baseline: &Baseline) -> bool {
         } else {
             (config.novel_resource_weight, baseline.habits[HABIT_RESOURCE], new_danger(families))
         };
-        let score = novelty_score(config, weight, habit, danger, r.resource_users);
+        let score = look_discount(config, &r, families, danger)
+            * novelty_score(config, weight, habit, danger, r.resource_users);
         let explanation = format!(
             "agent `{}` touched resource `{}` (class `{}`{}) for the first time{}; its baseline holds {} resources learned from {} events, and {}",
             event.agent(),
@@ -328,6 +332,18 @@ pub(crate) fn novelty(event: &mut Event<'_, '_>, baseline: &Baseline) -> bool {
         event.report(FindingKind::NewDestination, score, true, name, explanation);
     }
     any_new
+}
+
+/// The multiplier of a novelty (`config.read_only_discount`, else 1) when the event
+/// only looks: its intent is read-only, what it touches (`families`) holds no
+/// sensitive data, and it is in no dangerous family new to the agent (`danger`). A
+/// first look at a configuration file or a new read-only tool is less than a first
+/// change; a first read of credentials or restricted data is not discounted.
+fn look_discount(config: &Config, r: &Resolved, families: Families, danger: Families) -> f32 {
+    let looks_only = r.intent_families.has(Family::ReadOnly)
+        && danger == Families::NONE
+        && !families.union(r.intent_families).intersects(Families::sensitive_data());
+    if looks_only { config.read_only_discount } else { 1.0 }
 }
 
 /// Whether the event's resource is in a location neither the agent nor the

@@ -334,6 +334,30 @@ fn an_agent_that_never_sends_is_surprised_by_a_first_send_anywhere() {
 }
 
 #[test]
+fn a_first_look_weighs_less_than_a_first_change_and_credentials_are_not_a_look() {
+    // One engine per call, so no call makes the next one less new.
+    let engines: Vec<Engine> = (0..4).map(|_| trained("agt_support")).collect();
+    let at = DAY0_MS + 2 * 86_400_000 + 11 * 3_600_000;
+    let score = |outcome: &Outcome, kind: FindingKind| {
+        outcome.findings.iter().find(|f| f.kind == kind).map(|f| f.score).unwrap()
+    };
+    // A new read-only tool on what it works on, against a new tool that changes it.
+    let view = Call::new("agt_support", "sess_v", at, "ticket.view_history", "tickets").observe(&engines[0]);
+    let merge = Call::new("agt_support", "sess_m", at, "ticket.merge", "tickets").observe(&engines[1]);
+    let (view, merge) = (score(&view, FindingKind::NewIntent), score(&merge, FindingKind::NewIntent));
+    assert!(view <= 0.5 * merge + 0.01, "{view} vs {merge}");
+    // A first look at a file in a place it never worked in, against a first read of
+    // credentials there.
+    let config = Call::new("agt_support", "sess_c", at, "file.read", "file:~/.agent/settings.toml")
+        .observe(&engines[2]);
+    let key =
+        Call::new("agt_support", "sess_k", at, "file.read", "file:~/.ssh/id_ed25519").observe(&engines[3]);
+    let (config, key) = (score(&config, FindingKind::NewResource), score(&key, FindingKind::NewResource));
+    assert!(config < 0.2, "{config}");
+    assert!(key > 2.0 * config, "{config} vs {key}");
+}
+
+#[test]
 fn reading_the_control_plane_weighs_less_than_changing_it() {
     // Two engines, so the read does not make the place and the class known to the write.
     let (engine, other) = (trained("agt_support"), trained("agt_support"));
