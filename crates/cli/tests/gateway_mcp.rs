@@ -68,6 +68,8 @@ name = "mail"
 kind = "mcp_http"
 url = "{mcp_url}"
 tool_list_ttl_ms = 0
+# Small, so an oversize message is refused before it fills the socket buffers.
+limits = {{ request_body_bytes_max = 4096 }}
 prompt_intent = "ticket.read"
 resource_intent = "ticket.read"
 {class}
@@ -398,7 +400,7 @@ fn versions_are_negotiated_and_malformed_messages_get_json_rpc_errors() {
     assert_eq!(status, 404, "an unknown MCP session must re-initialize: {v}");
     let big = format!(
         r#"{{"jsonrpc":"2.0","id":8,"method":"ping","params":{{"pad":"{}"}}}}"#,
-        "x".repeat(2 * 1024 * 1024)
+        "x".repeat(8 * 1024)
     );
     let (status, v, _) = raw(&s, &big, &[]);
     assert_eq!(status, 413, "{v}");
