@@ -268,6 +268,19 @@ async fn every_protocol_version_reaches_both_upstream_transports_as_warden_negot
     assert_eq!(actions, 18, "each tools/call, prompts/get and resources/read is one recorded action");
 }
 
+/// An SDK client that prefers a version Warden does not serve learns the
+/// served ones from the error and continues with one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_asking_an_unserved_version_retries_with_one_warden_serves() {
+    let s = setup();
+    let unserved: ProtocolVersion = serde_json::from_value(json!("2099-01-01")).unwrap();
+    let preferred_versions = vec![unserved, ProtocolVersion::V_2026_07_28];
+    let c = client(&s, "mail", Some(ClientLifecycleMode::Discover { preferred_versions })).await;
+    assert_eq!(c.peer_info().unwrap().protocol_version, ProtocolVersion::V_2026_07_28);
+    assert_eq!(list_names(&c).await, ["read_ticket", "send_email"]);
+    c.cancel().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamable_http_upstream_lists_permitted_tools_and_holds_mail_leaving_the_company() {
     let s = setup();
@@ -376,12 +389,33 @@ fn versions_are_negotiated_and_malformed_messages_get_json_rpc_errors() {
     assert_eq!(v["result"]["supportedVersions"], json!(["2025-06-18", "2025-11-25", "2026-07-28"]));
 
     let list = r#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
-    let (status, v, cache) = raw(&s, list, &[]);
+    let stateless = [("mcp-protocol-version", "2026-07-28")];
+    let (status, v, cache) = raw(&s, list, &stateless);
     assert_eq!(status, 200, "{v}");
     assert_eq!(cache.as_deref(), Some("private, no-store"), "a caller's tool list is private to it");
     assert_eq!(v["result"]["tools"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
 
+    // What 2026-07-28 asks of a server about a request's version: each a 400.
     let code = |v: &Value| v["error"]["code"].as_i64();
+    for (headers, why) in
+        [(&[][..], "no header"), (&[("mcp-protocol-version", "2025-11-25")][..], "another version")]
+    {
+        let (status, v, _) = raw(&s, list, headers);
+        assert_eq!((status, code(&v)), (400, Some(-32020)), "header mismatch, {why}: {v}");
+    }
+    let unserved = list.replace("2026-07-28", "2099-01-01");
+    let (status, v, _) = raw(&s, &unserved, &[("mcp-protocol-version", "2099-01-01")]);
+    assert_eq!((status, code(&v)), (400, Some(-32022)), "unsupported protocol version: {v}");
+    assert_eq!(v["error"]["data"]["supported"], json!(["2025-06-18", "2025-11-25", "2026-07-28"]), "{v}");
+    assert_eq!(v["error"]["data"]["requested"], "2099-01-01", "{v}");
+    let incapable = r#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    let (status, v, _) = raw(&s, incapable, &stateless);
+    assert_eq!((status, code(&v)), (400, Some(-32602)), "clientCapabilities is required: {v}");
+    let bare = r#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{}}"#;
+    let (status, v, _) = raw(&s, bare, &stateless);
+    assert_eq!((status, code(&v)), (400, Some(-32602)), "the version is required in `_meta`: {v}");
+
     let (status, v, _) = raw(&s, "{not json", &[]);
     assert_eq!((status, code(&v)), (400, Some(-32700)), "{v}");
     let (_, v, _) = raw(&s, "[]", &[]);

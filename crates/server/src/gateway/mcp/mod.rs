@@ -4,7 +4,8 @@
 //! Protocol versions: 2025-06-18 and 2025-11-25 through `initialize` (the
 //! client's version if it is one of them, else 2025-11-25, the newest with a
 //! handshake), and 2026-07-28 without a handshake: `server/discover`, then the
-//! version in every request's `_meta` (`io.modelcontextprotocol/protocolVersion`).
+//! version in every request's `_meta` (`io.modelcontextprotocol/protocolVersion`,
+//! which must agree with the `MCP-Protocol-Version` header).
 //! Answers are single JSON bodies (`application/json`); Warden opens no
 //! server-to-client stream (GET is 405). Upstreams get Warden's own requests in
 //! the session Warden negotiated with them: the agent hop's protocol metadata
@@ -43,6 +44,8 @@ pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-06-18", "2025-11-25", "2026-07-
 pub const STATELESS_VERSION: &str = "2026-07-28";
 /// `_meta` key carrying the version of a 2026-07-28 request.
 const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// `_meta` key carrying the client's capabilities, required with the version.
+const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 /// Most agent MCP sessions kept per upstream; the oldest are forgotten first
 /// (their agents re-initialize).
 const AGENT_SESSIONS_MAX: usize = 10_000;
@@ -154,23 +157,8 @@ fn session_version(
     m: &Message,
     sid: &str,
 ) -> Result<String, Response> {
-    let meta_version =
-        m.params.get("_meta").and_then(|meta| meta.get(META_PROTOCOL_VERSION)).and_then(Value::as_str);
-    if let Some(v) = meta_version {
-        if !SUPPORTED_VERSIONS.contains(&v) {
-            let data = json!({"supported": SUPPORTED_VERSIONS, "requested": v});
-            let e = jsonrpc::error(
-                jsonrpc::INVALID_PARAMS,
-                &format!("protocol version `{v}` is not supported"),
-                Some(data),
-            );
-            return Err(json_reply(
-                StatusCode::BAD_REQUEST,
-                &jsonrpc::failure(m.id.as_ref().unwrap_or(&Value::Null), e),
-                None,
-            ));
-        }
-        return Ok(v.to_owned());
+    if let Some(v) = stateless_version(headers, m)? {
+        return Ok(v);
     }
     if m.method == "initialize" || m.method == "server/discover" {
         return Ok(STATELESS_VERSION.to_owned());
@@ -194,6 +182,51 @@ fn session_version(
         };
     }
     Ok(headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()).unwrap_or("2025-06-18").to_owned())
+}
+
+/// The version a 2026-07-28 request declares in its `_meta`, checked as that
+/// revision asks of a Streamable HTTP server (each refusal a 400): a version
+/// Warden does not serve is an UnsupportedProtocolVersionError naming the
+/// served ones (what lets an SDK client retry with one of them), a header that
+/// disagrees with the body a HeaderMismatch, and a request missing a required
+/// field (the client's capabilities; the version itself when the header names
+/// 2026-07-28) Invalid params. `None` for a request of another version.
+#[allow(clippy::result_large_err)]
+fn stateless_version(headers: &HeaderMap, m: &Message) -> Result<Option<String>, Response> {
+    let refuse = |code: i64, message: &str, data: Option<Value>| {
+        let e = jsonrpc::error(code, message, data);
+        json_reply(StatusCode::BAD_REQUEST, &jsonrpc::failure(m.id.as_ref().unwrap_or(&Value::Null), e), None)
+    };
+    let header = headers.get("mcp-protocol-version").map(|v| v.to_str().unwrap_or("(not text)"));
+    let meta = m.params.get("_meta");
+    let Some(v) = meta.and_then(|meta| meta.get(META_PROTOCOL_VERSION)).and_then(Value::as_str) else {
+        if header == Some(STATELESS_VERSION) && m.method != "initialize" {
+            let message = format!(
+                "`_meta` `{META_PROTOCOL_VERSION}` is required with `MCP-Protocol-Version: {STATELESS_VERSION}`"
+            );
+            return Err(refuse(jsonrpc::INVALID_PARAMS, &message, None));
+        }
+        return Ok(None);
+    };
+    if !SUPPORTED_VERSIONS.contains(&v) {
+        let data = json!({"supported": SUPPORTED_VERSIONS, "requested": v});
+        let message = format!("protocol version `{v}` is not supported");
+        return Err(refuse(jsonrpc::UNSUPPORTED_PROTOCOL_VERSION, &message, Some(data)));
+    }
+    if header != Some(v) {
+        let message = format!(
+            "the `MCP-Protocol-Version` header (`{}`) does not match `_meta` `{META_PROTOCOL_VERSION}` (`{v}`)",
+            header.unwrap_or("absent")
+        );
+        return Err(refuse(jsonrpc::HEADER_MISMATCH, &message, None));
+    }
+    if !meta.and_then(|meta| meta.get(META_CLIENT_CAPABILITIES)).is_some_and(Value::is_object) {
+        let message = format!(
+            "`_meta` `{META_CLIENT_CAPABILITIES}` (an object) is required with `{META_PROTOCOL_VERSION}`"
+        );
+        return Err(refuse(jsonrpc::INVALID_PARAMS, &message, None));
+    }
+    Ok(Some(v.to_owned()))
 }
 
 fn capabilities() -> Value {
