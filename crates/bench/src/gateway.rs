@@ -55,6 +55,11 @@ pub struct Args {
     /// The `warden` binary; default: next to this one.
     #[arg(long)]
     warden: Option<PathBuf>,
+    /// Warden's `[log] decision_durability`: `written` (the default: a crash of
+    /// Warden cannot lose a decision) or `synced` (nor can a power loss: every
+    /// action waits for an fdatasync).
+    #[arg(long, default_value = "written")]
+    decision_durability: String,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -139,7 +144,12 @@ async fn upstream() -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
-fn start_warden(binary: &PathBuf, dir: &std::path::Path, upstream: SocketAddr) -> anyhow::Result<Server> {
+fn start_warden(
+    binary: &PathBuf,
+    dir: &std::path::Path,
+    upstream: SocketAddr,
+    decision_durability: &str,
+) -> anyhow::Result<Server> {
     let config = dir.join("warden.toml");
     let mut f = std::fs::File::create(&config)?;
     write!(
@@ -169,6 +179,7 @@ resource = "bench:ping"
         .arg("--data-dir")
         .arg(dir.join("data"))
         .env("WARDEN_LOG", "warn")
+        .env("WARDEN_LOG__DECISION_DURABILITY", decision_durability)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -419,7 +430,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let upstream = upstream().await?;
-        let server = start_warden(&binary, tmp.path(), upstream)?;
+        let server = start_warden(&binary, tmp.path(), upstream, &args.decision_durability)?;
         let admin = std::fs::read_to_string(tmp.path().join("data").join("admin.token"))?.trim().to_owned();
         let token = agent_token(&client(4), &server.url, &admin).await?;
         let direct = Target { uri: format!("http://{upstream}/ping").parse()?, bearer: None };
@@ -478,7 +489,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             paths.push((target, c, Histogram::<u64>::new(3)?, 0u64));
         }
         let metrics_client = client(2);
-        let before = commit_buckets(&metrics_client, &server.url, &admin).await?;
+        let before = server_metrics(&metrics_client, &server.url, &admin).await?;
         for _ in 0..slices {
             for (target, c, hist, errors) in &mut paths {
                 let (h, e) = latency(c, target, args.rate, Duration::from_secs(1)).await?;
@@ -486,7 +497,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 *errors += e;
             }
         }
-        let after = commit_buckets(&metrics_client, &server.url, &admin).await?;
+        let after = server_metrics(&metrics_client, &server.url, &admin).await?;
         let mut measured = paths.into_iter().map(|(_, _, h, e)| (h, e));
         let (Some((direct_lat, direct_err)), Some((bare_lat, bare_err)), Some((warden_lat, warden_err))) =
             (measured.next(), measured.next(), measured.next())
@@ -527,21 +538,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ms(p99(warden_lat).saturating_sub(p99(direct_lat))),
             ms(p99(bare_lat).saturating_sub(p99(direct_lat)))
         );
-        report_commits(&before, &after, args.rate);
+        report_server(&before, &after, args.rate);
         drop(bare_server);
         drop(server);
         anyhow::Ok(())
     })
 }
 
-/// The log writer's commit-time histogram from Warden's `/metrics`: cumulative
-/// counts by upper bound (seconds; `inf` last), and the entries committed.
-struct CommitBuckets {
-    buckets: Vec<(f64, f64)>,
+/// The latency histograms of Warden's own `/metrics` the bench reports, with
+/// what each one is called in the report.
+const SERVER_HISTOGRAMS: [(&str, &str); 7] = [
+    ("warden_log_commit_seconds", "log commit (writing)"),
+    ("warden_log_sync_seconds", "log sync (fdatasync, beside the writer)"),
+    ("warden_log_integrate_seconds", "integration (the writer waits for it)"),
+    ("warden_log_queue_seconds", "appends waiting for the writer"),
+    ("warden_decision_seconds", "decision (with its log wait)"),
+    ("warden_decision_log_seconds", "of which the wait for the log"),
+    ("warden_gateway_action_seconds", "forwarded action (upstream round trip)"),
+];
+
+/// Warden's own `/metrics` at one moment: the cumulative buckets (upper bound in
+/// seconds, `inf` last) of each of [`SERVER_HISTOGRAMS`], and the entries the log
+/// committed.
+struct ServerMetrics {
+    histograms: std::collections::HashMap<&'static str, Vec<(f64, f64)>>,
     entries: f64,
 }
 
-async fn commit_buckets(client: &HttpClient, url: &str, admin: &str) -> anyhow::Result<CommitBuckets> {
+async fn server_metrics(client: &HttpClient, url: &str, admin: &str) -> anyhow::Result<ServerMetrics> {
     let request = hyper::Request::get(format!("{url}/metrics"))
         .header("authorization", format!("Bearer {admin}"))
         .body(Full::new(Bytes::new()))?;
@@ -550,43 +574,77 @@ async fn commit_buckets(client: &HttpClient, url: &str, admin: &str) -> anyhow::
         bail!("/metrics answered {status}");
     }
     let text = String::from_utf8(body.to_vec())?;
-    let mut buckets = Vec::new();
-    let mut entries = 0.0;
+    let mut metrics = ServerMetrics { histograms: Default::default(), entries: 0.0 };
     for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("warden_log_commit_seconds_bucket{le=\"") {
+        let family = SERVER_HISTOGRAMS.iter().find_map(|(name, _)| {
+            line.strip_prefix(name).and_then(|l| l.strip_prefix("_bucket{le=\"")).map(|rest| (*name, rest))
+        });
+        if let Some((name, rest)) = family {
             let (le, count) = rest.split_once("\"} ").context("a bucket line")?;
             let le = if le == "+Inf" { f64::INFINITY } else { le.parse()? };
-            buckets.push((le, count.trim().parse()?));
+            metrics.histograms.entry(name).or_default().push((le, count.trim().parse()?));
         } else if let Some(n) = line.strip_prefix("warden_log_committed_entries_total ") {
-            entries = n.trim().parse()?;
+            metrics.entries = n.trim().parse()?;
         }
     }
-    Ok(CommitBuckets { buckets, entries })
+    Ok(metrics)
 }
 
-/// What the log's commits did while the latency slices ran (only Warden's
-/// slices commit): how many, how full, and how long they took.
-fn report_commits(before: &CommitBuckets, after: &CommitBuckets, rate: u64) {
-    let delta: Vec<(f64, f64)> =
-        after.buckets.iter().zip(&before.buckets).map(|((le, a), (_, b))| (*le, a - b)).collect();
-    let total = delta.last().map_or(0.0, |d| d.1);
-    if total <= 0.0 {
-        return;
+/// The difference of two cumulative histograms: how many, the bucket bounds
+/// (ms) holding p50 and p99, and how many took longer than `over_ms`.
+struct Window {
+    total: f64,
+    delta: Vec<(f64, f64)>,
+}
+
+impl Window {
+    fn new(before: &[(f64, f64)], after: &[(f64, f64)]) -> Self {
+        let delta: Vec<(f64, f64)> = after.iter().zip(before).map(|((le, a), (_, b))| (*le, a - b)).collect();
+        Self { total: delta.last().map_or(0.0, |d| d.1), delta }
     }
-    let quantile =
-        |q: f64| delta.iter().find(|(_, n)| *n >= q * total).map_or(f64::INFINITY, |(le, _)| *le) * 1000.0;
-    let over = |ms: f64| {
-        let within = delta.iter().filter(|(le, _)| *le * 1000.0 <= ms).map(|d| d.1).fold(0.0, f64::max);
-        total - within
+
+    fn quantile_ms(&self, q: f64) -> f64 {
+        self.delta.iter().find(|(_, n)| *n >= q * self.total).map_or(f64::INFINITY, |(le, _)| *le) * 1000.0
+    }
+
+    fn over(&self, ms: f64) -> f64 {
+        let within = self.delta.iter().filter(|(le, _)| *le * 1000.0 <= ms).map(|d| d.1).fold(0.0, f64::max);
+        self.total - within
+    }
+}
+
+/// What the log's commits, syncs and integrations, and Warden's decisions and
+/// forwarded actions as the server timed them, did while the latency slices ran
+/// (only Warden's slices reach the server).
+fn report_server(before: &ServerMetrics, after: &ServerMetrics, rate: u64) {
+    let window = |name: &str| {
+        let empty = Vec::new();
+        Window::new(
+            before.histograms.get(name).unwrap_or(&empty),
+            after.histograms.get(name).unwrap_or(&empty),
+        )
     };
-    println!(
-        "log commits during Warden's latency slices at {rate} req/s: {total:.0} commits, {:.1} entries each; \
-         commit time p50 <= {} ms, p99 <= {} ms (bucket bounds); {:.0} took over 1 ms, {:.0} over 5 ms, {:.0} over 25 ms",
-        (after.entries - before.entries) / total,
-        quantile(0.5),
-        quantile(0.99),
-        over(1.0),
-        over(5.0),
-        over(25.0)
-    );
+    let commits = window("warden_log_commit_seconds");
+    if commits.total > 0.0 {
+        println!(
+            "during Warden's latency slices at {rate} req/s the log made {:.0} commits of {:.1} entries each",
+            commits.total,
+            (after.entries - before.entries) / commits.total,
+        );
+    }
+    println!("| server-timed | count | p50 <= ms | p99 <= ms | over 1 ms | over 5 ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, what) in SERVER_HISTOGRAMS {
+        let w = window(name);
+        if w.total > 0.0 {
+            println!(
+                "| {what} | {:.0} | {} | {} | {:.0} | {:.0} |",
+                w.total,
+                w.quantile_ms(0.5),
+                w.quantile_ms(0.99),
+                w.over(1.0),
+                w.over(5.0)
+            );
+        }
+    }
 }

@@ -29,6 +29,7 @@ use warden_store::directory::{AgentRecord, AgentStatus, SessionRecord, SessionSt
 
 use warden_behavior::Observation;
 
+use crate::config::DecisionDurability;
 use crate::control::{new_id, parse_body, record};
 use crate::credentials::AgentCall;
 use crate::error::ApiError;
@@ -318,8 +319,12 @@ pub async fn decide_action(
             }));
             leaves
         });
+    let log_started = std::time::Instant::now();
     let log_index = match recorded {
-        Ok(leaves) => state.log.append(leaves).await.map_err(ApiError::from),
+        Ok(leaves) => match state.config.log.decision_durability {
+            DecisionDurability::Written => state.log.append_written(leaves).await.map_err(ApiError::from),
+            DecisionDurability::Synced => state.log.append(leaves).await.map_err(ApiError::from),
+        },
         Err(e) => Err(e),
     };
     // An action that could not be recorded did not happen: a log failure is a 503 deny.
@@ -333,7 +338,7 @@ pub async fn decide_action(
             return Err(e);
         }
     };
-    state.metrics.decided(tier, refusal, started.elapsed());
+    state.metrics.decided(tier, refusal, started.elapsed(), log_started.elapsed());
     for f in &judgement.findings {
         state.metrics.anomaly(f.detector());
     }

@@ -33,6 +33,7 @@ pub struct Metrics {
     refusals: Mutex<BTreeMap<&'static str, u64>>,
     unrecorded: Counter,
     decision_seconds: Histogram,
+    decision_log_seconds: Histogram,
     anomalies: [Counter; 6],
     // Upstream name, then outcome: looked up by `&str`, so counting an action
     // allocates only the first time an upstream is seen.
@@ -48,6 +49,7 @@ impl Default for Metrics {
             refusals: Mutex::default(),
             unrecorded: Counter::default(),
             decision_seconds: Histogram::latency(),
+            decision_log_seconds: Histogram::latency(),
             anomalies: Default::default(),
             actions: Mutex::default(),
             action_seconds: Histogram::latency(),
@@ -58,7 +60,8 @@ impl Default for Metrics {
 impl Metrics {
     /// A decision that is in the log, and how long it took (including the wait
     /// for its commit).
-    pub fn decided(&self, tier: Tier, refusal: Option<&'static str>, took: Duration) {
+    pub fn decided(&self, tier: Tier, refusal: Option<&'static str>, took: Duration, log_wait: Duration) {
+        self.decision_log_seconds.observe(log_wait);
         if let Some(c) = TIERS.iter().position(|t| *t == tier).and_then(|i| self.decisions.get(i)) {
             c.inc();
         }
@@ -130,6 +133,11 @@ impl Metrics {
             "Time to decide, including the wait for the decision's commit.",
             &self.decision_seconds.snapshot(),
         );
+        e.single_histogram(
+            "warden_decision_log_seconds",
+            "Of the time to decide, the wait for the log to record the decision.",
+            &self.decision_log_seconds.snapshot(),
+        );
 
         e.family("warden_anomalies_total", "Anomaly events logged, by detector.", Kind::Counter);
         for (d, c) in Detector::ALL.iter().zip(&self.anomalies) {
@@ -171,9 +179,15 @@ impl Metrics {
         e.single("warden_log_writer_up", "1 while the log writer runs.", Kind::Gauge, up)
             .single(
                 "warden_log_sequenced_entries",
-                "Entries durably sequenced.",
+                "Entries sequenced (written: a crash of Warden cannot lose them).",
                 Kind::Gauge,
                 log.sequenced_size() as f64,
+            )
+            .single(
+                "warden_log_synced_entries",
+                "Entries synced to stable storage (a power loss cannot lose them).",
+                Kind::Gauge,
+                log.synced_size() as f64,
             )
             .single(
                 "warden_log_integrated_entries",
@@ -189,13 +203,13 @@ impl Metrics {
             )
             .single(
                 "warden_log_commits_total",
-                "Sequencing commits (one fsync each).",
+                "Sequencing commits (written; synced by the syncer).",
                 Kind::Counter,
                 stats.commits.get() as f64,
             )
             .single(
                 "warden_log_committed_entries_total",
-                "Entries made durable by those commits.",
+                "Entries written by those commits.",
                 Kind::Counter,
                 stats.committed_leaves.get() as f64,
             )
@@ -213,8 +227,35 @@ impl Metrics {
             )
             .single_histogram(
                 "warden_log_commit_seconds",
-                "Duration of a sequencing commit (write and fsync).",
+                "Duration of a sequencing commit (writing, not syncing).",
                 &stats.commit_seconds.snapshot(),
+            )
+            .single(
+                "warden_log_syncs_total",
+                "Syncs (fdatasync of written entries), each covering every commit before it.",
+                Kind::Counter,
+                stats.syncs.get() as f64,
+            )
+            .single(
+                "warden_log_sync_failures_total",
+                "Syncs that failed; after one the log acknowledges nothing more.",
+                Kind::Counter,
+                stats.sync_failures.get() as f64,
+            )
+            .single_histogram(
+                "warden_log_sync_seconds",
+                "Duration of a sync.",
+                &stats.sync_seconds.snapshot(),
+            )
+            .single_histogram(
+                "warden_log_queue_seconds",
+                "How long appends waited for the writer before their commit began.",
+                &stats.queue_seconds.snapshot(),
+            )
+            .single_histogram(
+                "warden_log_integrate_seconds",
+                "Duration of an integration (extending the Merkle tree).",
+                &stats.integrate_seconds.snapshot(),
             )
             .single(
                 "warden_event_index_entries",

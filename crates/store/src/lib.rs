@@ -21,6 +21,7 @@ pub mod pins;
 pub mod quarantines;
 pub mod sqlite;
 mod sqlite_directory;
+mod syncer;
 pub mod tiles;
 
 use warden_ledger::Hash;
@@ -153,9 +154,15 @@ impl From<rusqlite::Error> for StoreError {
 /// leaf's [`UsageCharge`] in the same transaction as the leaves; `integrate` may be lazily durable,
 /// because integration is recomputed from the durable leaves after a crash.
 pub trait Store: Send + Sync + 'static {
-    /// Sequencing: durably appends `leaves` at indexes `first..first+len`, where
-    /// `first` must equal the current number of leaves.
+    /// Sequencing: appends `leaves` at indexes `first..first+len`, where `first`
+    /// must equal the current number of leaves. When it returns the leaves are
+    /// *written*: a crash of this process (`kill -9`) cannot lose them; an
+    /// operating-system crash or power loss can, until [`Store::sync`] returns.
     fn append_leaves(&self, first: u64, leaves: &[NewLeaf]) -> Result<(), StoreError>;
+    /// Makes every append that returned before this call durable against an
+    /// operating-system crash and power loss. Safe to call from another thread
+    /// while appends go on; it never waits for the writer.
+    fn sync(&self) -> Result<(), StoreError>;
     /// Number of durably sequenced leaves.
     fn sequenced_size(&self) -> Result<u64, StoreError>;
     /// Leaves `[start, end)`, in order.

@@ -1,8 +1,13 @@
 //! The log pipeline: sequencing, integration and publishing, as separate steps.
 //!
 //! 1. **Sequencing** — [`Log::append`] hands leaves to one writer thread, which
-//!    gathers whatever requests are waiting (group commit), durably appends them in
-//!    one transaction and only then acknowledges each with its indexes.
+//!    gathers whatever requests are waiting (group commit) and writes them in one
+//!    transaction; the syncer thread (`syncer`) makes written leaves durable
+//!    against power loss, one sync after another, without holding up the writer.
+//!    An append is acknowledged once durable ([`Log::append`]) or, for a decision
+//!    configured so, once written ([`Log::append_written`]): a crash of the
+//!    process cannot lose it, and the syncer makes it durable within about two
+//!    syncs.
 //! 2. **Integration** — the same thread then extends the tree's right edge
 //!    ([`CompactRange`]) and stores the newly completed subtree hashes. After a
 //!    crash, integration resumes from the durable leaves.
@@ -26,6 +31,7 @@ use warden_ledger::note::NoteSigner;
 use warden_ledger::proof::{ProofError, consistency_proof, inclusion_proof, root_at};
 use warden_ledger::tile::{TILE_WIDTH, TileId, TileKey, push_bundle_entry};
 
+use crate::syncer::Syncer;
 use crate::tiles::{Integrator, TileCache, TileNodes};
 use crate::{NewLeaf, Store, StoreError, StoredCheckpoint};
 
@@ -95,8 +101,30 @@ pub struct LogStats {
     pub commit_failures: Counter,
     /// Appends refused because the writer queue was full.
     pub queue_full: Counter,
-    /// Duration of each sequencing commit (write and fsync).
+    /// Duration of each sequencing commit (writing, not syncing).
     pub commit_seconds: Histogram,
+    /// Syncs (fdatasync of the written leaves) that finished.
+    pub syncs: Counter,
+    /// Syncs that failed (the log then stops acknowledging).
+    pub sync_failures: Counter,
+    /// Duration of each sync.
+    pub sync_seconds: Histogram,
+    /// Duration of each integration (appends wait while it runs).
+    pub integrate_seconds: Histogram,
+    /// How long appends somebody waits for spent in the queue before their
+    /// commit began.
+    pub queue_seconds: Histogram,
+}
+
+/// What an append waits for before it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Durable against power loss (a sync covers it).
+    Synced,
+    /// Written: a crash of the process cannot lose it.
+    Written,
+    /// Nobody waits; it may wait for company before it is written.
+    Nobody,
 }
 
 /// Resolves once enqueued leaves are durable, with the index of the first.
@@ -105,8 +133,8 @@ pub type Durable = oneshot::Receiver<Result<u64, StoreError>>;
 struct AppendRequest {
     leaves: Vec<NewLeaf>,
     reply: oneshot::Sender<Result<u64, StoreError>>,
-    /// Nobody waits for this one: it may wait for company.
-    background: bool,
+    wait: Wait,
+    enqueued: Instant,
 }
 
 /// The verifiable log over a [`Store`].
@@ -115,6 +143,7 @@ pub struct Log {
     queue: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     head: watch::Receiver<TreeHead>,
     sequenced: Arc<AtomicU64>,
+    synced: Arc<AtomicU64>,
     // INVARIANT: only ever replaced by a checkpoint of larger size that is already durable.
     checkpoint: RwLock<Option<Arc<StoredCheckpoint>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -155,7 +184,12 @@ impl Log {
         let (head_tx, head_rx) = watch::channel(head);
         let (queue_tx, queue_rx) = mpsc::channel(APPEND_QUEUE_REQUESTS_MAX);
         let sequenced = Arc::new(AtomicU64::new(head.size));
+        let synced = Arc::new(AtomicU64::new(head.size));
         let stats = Arc::new(LogStats::default());
+        // Everything stored at start is made durable once, so that what the
+        // syncer counts as synced is true from the first append on.
+        store.sync()?;
+        let syncer = Syncer::start(Arc::clone(&store), head.size, Arc::clone(&synced), Arc::clone(&stats))?;
         let writer = {
             let store = Arc::clone(&store);
             let sequenced = Arc::clone(&sequenced);
@@ -163,7 +197,7 @@ impl Log {
             std::thread::Builder::new()
                 .name("warden-log-writer".into())
                 .spawn(move || {
-                    writer_loop(store.as_ref(), integrator, queue_rx, &head_tx, &sequenced, &stats)
+                    writer_loop(store.as_ref(), integrator, queue_rx, &head_tx, &sequenced, &stats, syncer)
                 })
                 .map_err(|e| StoreError::Database(format!("cannot start the log writer: {e}")))?
         };
@@ -172,6 +206,7 @@ impl Log {
             queue: Mutex::new(Some(queue_tx)),
             head: head_rx,
             sequenced,
+            synced,
             checkpoint: RwLock::new(latest.map(Arc::new)),
             writer: Mutex::new(Some(writer)),
             tiles: TileCache::default(),
@@ -180,8 +215,21 @@ impl Log {
     }
 
     /// Sequences `leaves` durably; returns the index of the first. Resolves only
-    /// after the leaves are committed to stable storage.
+    /// after the leaves are committed to stable storage (synced: they survive a
+    /// power loss).
     pub async fn append(&self, leaves: Vec<NewLeaf>) -> Result<u64, StoreError> {
+        self.append_waiting(leaves, Wait::Synced).await
+    }
+
+    /// Sequences `leaves`; resolves once they are written, so that a crash of this
+    /// process (`kill -9`) cannot lose them. An operating-system crash or a power
+    /// loss can lose what is not yet synced; the syncer syncs continuously, so that
+    /// is at most the last two syncs' worth ([`Log::synced_size`] tells).
+    pub async fn append_written(&self, leaves: Vec<NewLeaf>) -> Result<u64, StoreError> {
+        self.append_waiting(leaves, Wait::Written).await
+    }
+
+    async fn append_waiting(&self, leaves: Vec<NewLeaf>, wait: Wait) -> Result<u64, StoreError> {
         if leaves.is_empty() {
             return Ok(self.sequenced.load(Ordering::Acquire));
         }
@@ -189,7 +237,7 @@ impl Log {
         let (reply, answer) = oneshot::channel();
         queue
             .send_timeout(
-                AppendRequest { leaves, reply, background: false },
+                AppendRequest { leaves, reply, wait, enqueued: Instant::now() },
                 Duration::from_millis(APPEND_QUEUE_WAIT_MS_MAX),
             )
             .await
@@ -212,7 +260,7 @@ impl Log {
 
     /// [`Log::enqueue`], giving the leaves back when they could not be handed over.
     pub fn try_enqueue(&self, leaves: Vec<NewLeaf>) -> Result<Durable, (StoreError, Vec<NewLeaf>)> {
-        self.hand_over(leaves, false)
+        self.hand_over(leaves, Wait::Synced)
     }
 
     /// [`Log::try_enqueue`] for leaves nobody waits for (an action event written
@@ -222,26 +270,24 @@ impl Log {
         &self,
         leaves: Vec<NewLeaf>,
     ) -> Result<Durable, (StoreError, Vec<NewLeaf>)> {
-        self.hand_over(leaves, true)
+        self.hand_over(leaves, Wait::Nobody)
     }
 
-    fn hand_over(
-        &self,
-        leaves: Vec<NewLeaf>,
-        background: bool,
-    ) -> Result<Durable, (StoreError, Vec<NewLeaf>)> {
+    fn hand_over(&self, leaves: Vec<NewLeaf>, wait: Wait) -> Result<Durable, (StoreError, Vec<NewLeaf>)> {
         let queue = match self.queue.lock().ok().and_then(|q| q.clone()) {
             Some(q) => q,
             None => return Err((StoreError::Closed, leaves)),
         };
         let (reply, answer) = oneshot::channel();
-        queue.try_send(AppendRequest { leaves, reply, background }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(r) => {
-                self.stats.queue_full.inc();
-                (StoreError::Overloaded, r.leaves)
-            }
-            mpsc::error::TrySendError::Closed(r) => (StoreError::Closed, r.leaves),
-        })?;
+        queue.try_send(AppendRequest { leaves, reply, wait, enqueued: Instant::now() }).map_err(
+            |e| match e {
+                mpsc::error::TrySendError::Full(r) => {
+                    self.stats.queue_full.inc();
+                    (StoreError::Overloaded, r.leaves)
+                }
+                mpsc::error::TrySendError::Closed(r) => (StoreError::Closed, r.leaves),
+            },
+        )?;
         Ok(answer)
     }
 
@@ -269,9 +315,15 @@ impl Log {
         *self.head.borrow()
     }
 
-    /// Number of durably sequenced leaves (acknowledged or about to be).
+    /// Number of sequenced (written) leaves.
     pub fn sequenced_size(&self) -> u64 {
         self.sequenced.load(Ordering::Acquire)
+    }
+
+    /// Number of leaves durable against power loss (the rest are written and
+    /// being synced).
+    pub fn synced_size(&self) -> u64 {
+        self.synced.load(Ordering::Acquire)
     }
 
     /// What the writer has done so far.
@@ -410,6 +462,7 @@ fn writer_loop(
     head: &watch::Sender<TreeHead>,
     sequenced: &AtomicU64,
     stats: &LogStats,
+    mut syncer: Syncer,
 ) {
     // Only for timed waits on the queue (holding back a background batch, or
     // waiting for more commits before integrating).
@@ -445,7 +498,7 @@ fn writer_loop(
                     Err(_) => continue,
                 }
             }
-            integrator = integrate(store, integrator, &pending, next, head);
+            integrator = integrate(store, integrator, &pending, next, head, stats);
             pending.clear();
             integrated_at = Instant::now();
             next = resume_at(store, &integrator, next);
@@ -458,9 +511,9 @@ fn writer_loop(
         drain(&mut queue, &mut requests, &mut count);
         // A batch nobody waits for waits a little for one somebody does, so that
         // the two share one fsync.
-        if requests.iter().all(|r| r.background) {
+        if requests.iter().all(|r| r.wait == Wait::Nobody) {
             let deadline = tokio::time::Instant::now() + Duration::from_millis(BACKGROUND_DELAY_MS_MAX);
-            while count < BACKGROUND_LEAVES_MAX && requests.iter().all(|r| r.background) {
+            while count < BACKGROUND_LEAVES_MAX && requests.iter().all(|r| r.wait == Wait::Nobody) {
                 // The timer is created inside the runtime that drives it.
                 match clock.block_on(async { tokio::time::timeout_at(deadline, queue.recv()).await }) {
                     Ok(Some(r)) => {
@@ -472,13 +525,27 @@ fn writer_loop(
                 }
             }
         }
+        // After a failed sync nothing more is acknowledged (fail closed): the
+        // writer stops, and with it every later append.
+        if syncer.is_poisoned() {
+            for r in requests {
+                let _ = r.reply.send(Err(StoreError::Database("the log could not sync its writes".into())));
+            }
+            break;
+        }
         let mut leaves = Vec::with_capacity(count);
         let mut replies = Vec::with_capacity(requests.len());
         for r in requests {
-            replies.push((next + leaves.len() as u64, r.reply));
+            let first = next + leaves.len() as u64;
             leaves.extend(r.leaves);
+            replies.push((first, next + leaves.len() as u64, r.reply, r.wait, r.enqueued));
         }
         let started = Instant::now();
+        for (_, _, _, wait, enqueued) in &replies {
+            if *wait != Wait::Nobody {
+                stats.queue_seconds.observe(started.saturating_duration_since(*enqueued));
+            }
+        }
         let appended = store.append_leaves(next, &leaves);
         stats.commit_seconds.observe(started.elapsed());
         match appended {
@@ -488,14 +555,21 @@ fn writer_loop(
                 next += leaves.len() as u64;
                 sequenced.store(next, Ordering::Release);
                 pending.extend(leaves.iter().map(NewLeaf::leaf_hash));
-                for (index, reply) in replies {
-                    let _ = reply.send(Ok(index));
+                // Written now; those who wait for a sync are answered by the syncer.
+                let mut to_sync = Vec::new();
+                for (first, end, reply, wait, _) in replies {
+                    if wait == Wait::Synced {
+                        to_sync.push((first, end, reply));
+                    } else {
+                        let _ = reply.send(Ok(first));
+                    }
                 }
+                syncer.committed(next, to_sync);
             }
             Err(e) => {
                 stats.commit_failures.inc();
                 tracing::error!(error = %e, "sequencing failed; the batch was not acknowledged");
-                for (_, reply) in replies {
+                for (_, _, reply, _, _) in replies {
                     let _ = reply.send(Err(StoreError::Database(e.to_string())));
                 }
             }
@@ -504,14 +578,15 @@ fn writer_loop(
         if integrated_at.elapsed() >= Duration::from_millis(INTEGRATE_INTERVAL_MS_MAX)
             || pending.len() >= GROUP_COMMIT_LEAVES_MAX
         {
-            integrator = integrate(store, integrator, &pending, next, head);
+            integrator = integrate(store, integrator, &pending, next, head, stats);
             pending.clear();
             integrated_at = Instant::now();
             next = resume_at(store, &integrator, next);
             sequenced.store(next, Ordering::Release);
         }
     }
-    // Drain: integrate whatever was sequenced but not yet integrated.
+    // Drain: sync and answer whatever was written, then integrate it.
+    syncer.stop();
     if let Err(e) = Integrator::catch_up(store) {
         tracing::error!(error = %e, "final integration failed; it will resume at next start");
     }
@@ -542,6 +617,20 @@ fn drain(queue: &mut mpsc::Receiver<AppendRequest>, requests: &mut Vec<AppendReq
 /// Integrates freshly sequenced `leaves`; on any failure rebuilds from the store
 /// so integration never diverges from the durable leaves.
 fn integrate(
+    store: &dyn Store,
+    integrator: Integrator,
+    leaf_hashes: &[Hash],
+    sequenced: u64,
+    head: &watch::Sender<TreeHead>,
+    stats: &LogStats,
+) -> Integrator {
+    let started = Instant::now();
+    let integrator = integrate_timed(store, integrator, leaf_hashes, sequenced, head);
+    stats.integrate_seconds.observe(started.elapsed());
+    integrator
+}
+
+fn integrate_timed(
     store: &dyn Store,
     mut integrator: Integrator,
     leaf_hashes: &[Hash],

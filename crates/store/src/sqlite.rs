@@ -2,10 +2,12 @@
 //!
 //! One writer connection (sequencing, integration, publishing) and a small pool of
 //! read-only connections (proofs, tiles, entries), so readers never wait for a
-//! commit's fsync. Sequencing and publishing commit with `synchronous=FULL`, so an
-//! acknowledged append or a served checkpoint survives `kill -9` and power loss;
-//! integration commits with `synchronous=NORMAL` because it is recomputed from the
-//! durable leaves after a crash.
+//! commit's fsync. Sequencing commits with `synchronous=NORMAL`: its WAL frames are
+//! written (a crash of the process cannot lose them) and [`Store::sync`] — an
+//! fdatasync of the WAL, run by the log's syncer thread beside the writer — makes
+//! them durable against power loss. Publishing and every other write commit with
+//! `synchronous=FULL`. Integration commits with `synchronous=NORMAL` because it is
+//! recomputed from the durable leaves after a crash.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -68,6 +70,8 @@ CREATE TABLE IF NOT EXISTS revocations (kind TEXT NOT NULL, id TEXT NOT NULL, at
 #[derive(Debug)]
 pub struct SqliteStore {
     writer: Mutex<Connection>,
+    /// The write-ahead log beside the database, which [`Store::sync`] flushes.
+    wal_path: PathBuf,
     readers: Readers,
     read_only: bool,
     _checkpointer: Option<Checkpointer>,
@@ -115,6 +119,83 @@ impl Drop for Checkpointer {
             let _ = t.join();
         }
     }
+}
+
+/// One sequencing transaction: the leaves, their kept contexts and the budget
+/// they charge, all or nothing.
+fn append_in(conn: &mut Connection, first: u64, leaves: &[NewLeaf]) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    let current = max_idx(&tx)?;
+    if current != first {
+        return Err(StoreError::Corrupt(format!("sequencing at {first} but the log has {current} leaves")));
+    }
+    {
+        let mut insert = tx.prepare_cached("INSERT INTO entries (idx, leaf) VALUES (?1, ?2)")?;
+        let mut insert_context = tx.prepare_cached(
+            "INSERT INTO contexts (idx, salt, context, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        // A session that does not exist (deleted meanwhile) is charged nothing.
+        let mut charge_usage = tx.prepare_cached(
+            "UPDATE sessions SET tool_calls = tool_calls + ?2, writes = writes + ?3, bytes = bytes + ?4
+                 WHERE id = ?1",
+        )?;
+        // One UPDATE per session per commit: a group commit often carries
+        // many decisions of one session.
+        let mut charges: std::collections::HashMap<&str, crate::directory::Usage> =
+            std::collections::HashMap::new();
+        for (offset, leaf) in leaves.iter().enumerate() {
+            let idx = to_i64(first + offset as u64)?;
+            insert.execute(params![idx, leaf.leaf()])?;
+            if let Some(c) = leaf.context() {
+                insert_context.execute(params![idx, c.salt, c.canonical_context, c.expires_at_unix_s])?;
+            }
+            if let Some(charge) = leaf.charge() {
+                let total = charges.entry(charge.session_id.as_str()).or_default();
+                *total = total.plus(charge.usage);
+            }
+        }
+        for (session_id, u) in charges {
+            charge_usage.execute(params![
+                session_id,
+                to_i64(u.tool_calls)?,
+                to_i64(u.writes)?,
+                to_i64(u.bytes)?
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Stores a checkpoint unless one is stored for its size; a different root for a
+/// stored size is an equivocation.
+fn put_checkpoint_in(conn: &mut Connection, cp: &StoredCheckpoint) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+
+    let size = to_i64(cp.size)?;
+    let existing: Option<Vec<u8>> = tx
+        .query_row("SELECT root FROM checkpoints WHERE size = ?1", params![size], |r| r.get(0))
+        .optional()?;
+    match existing {
+        Some(root) if root.as_slice() == cp.root.0.as_slice() => return Ok(()),
+        Some(_) => return Err(StoreError::Equivocation { size: cp.size }),
+        None => {}
+    }
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    tx.execute(
+        "INSERT INTO checkpoints (size, root, note, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![size, cp.root.0.as_slice(), cp.note, now],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// SQLite's name for the write-ahead log of the database at `path`.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
 }
 
 fn tile_id(key: TileKey) -> Result<i64, StoreError> {
@@ -199,6 +280,7 @@ impl SqliteStore {
         )?;
         Ok(Self {
             writer: Mutex::new(writer),
+            wal_path: wal_path(path),
             readers: Readers::new(path),
             read_only: false,
             _checkpointer: Some(Checkpointer::start(path)?),
@@ -213,6 +295,7 @@ impl SqliteStore {
         let writer = Readers::open(path)?;
         Ok(Self {
             writer: Mutex::new(writer),
+            wal_path: wal_path(path),
             readers: Readers::new(path),
             read_only: true,
             _checkpointer: None,
@@ -256,55 +339,34 @@ fn to_checkpoint((size, root, note): (i64, Vec<u8>, String)) -> Result<StoredChe
 impl Store for SqliteStore {
     fn append_leaves(&self, first: u64, leaves: &[NewLeaf]) -> Result<(), StoreError> {
         self.with_writer(|conn| {
-            let tx = conn.transaction()?;
-            let current = max_idx(&tx)?;
-            if current != first {
-                return Err(StoreError::Corrupt(format!(
-                    "sequencing at {first} but the log has {current} leaves"
-                )));
-            }
-            {
-                let mut insert = tx.prepare_cached("INSERT INTO entries (idx, leaf) VALUES (?1, ?2)")?;
-                let mut insert_context = tx.prepare_cached(
-                    "INSERT INTO contexts (idx, salt, context, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                )?;
-                // A session that does not exist (deleted meanwhile) is charged nothing.
-                let mut charge_usage = tx.prepare_cached(
-                    "UPDATE sessions SET tool_calls = tool_calls + ?2, writes = writes + ?3, bytes = bytes + ?4
-                     WHERE id = ?1",
-                )?;
-                // One UPDATE per session per commit: a group commit often carries
-                // many decisions of one session.
-                let mut charges: std::collections::HashMap<&str, crate::directory::Usage> =
-                    std::collections::HashMap::new();
-                for (offset, leaf) in leaves.iter().enumerate() {
-                    let idx = to_i64(first + offset as u64)?;
-                    insert.execute(params![idx, leaf.leaf()])?;
-                    if let Some(c) = leaf.context() {
-                        insert_context.execute(params![
-                            idx,
-                            c.salt,
-                            c.canonical_context,
-                            c.expires_at_unix_s
-                        ])?;
-                    }
-                    if let Some(charge) = leaf.charge() {
-                        let total = charges.entry(charge.session_id.as_str()).or_default();
-                        *total = total.plus(charge.usage);
-                    }
-                }
-                for (session_id, u) in charges {
-                    charge_usage.execute(params![
-                        session_id,
-                        to_i64(u.tool_calls)?,
-                        to_i64(u.writes)?,
-                        to_i64(u.bytes)?
-                    ])?;
-                }
-            }
-            tx.commit()?;
-            Ok(())
+            // Written, not synced: the commit's WAL frames are in the operating
+            // system's cache when it returns, which a crash of this process cannot
+            // lose; `sync` (the log's syncer thread) makes them durable against
+            // power loss without holding up the next commit.
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            let result = append_in(conn, first, leaves);
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            result
         })
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Ok(());
+        }
+        // The WAL is opened by path on every call, not kept open: should SQLite
+        // ever delete and recreate it, a kept descriptor would sync a file nobody
+        // writes, and report success. fdatasync of any descriptor flushes the
+        // file's cached pages, whoever wrote them.
+        match std::fs::File::open(&self.wal_path) {
+            Ok(wal) => wal
+                .sync_data()
+                .map_err(|e| StoreError::Database(format!("cannot sync `{}`: {e}", self.wal_path.display()))),
+            // No WAL: every commit was checkpointed into the database file, which
+            // SQLite synced before it removed the WAL.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Database(format!("cannot open `{}`: {e}", self.wal_path.display()))),
+        }
     }
 
     fn sequenced_size(&self) -> Result<u64, StoreError> {
@@ -396,27 +458,16 @@ impl Store for SqliteStore {
     }
 
     fn put_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
+        // Written under the writer's lock, synced after it is released: sequencing
+        // does not wait for a checkpoint's fsync, and the checkpoint is durable
+        // before this returns (and before anyone is shown it).
         self.with_writer(|conn| {
-            let tx = conn.transaction()?;
-            let size = to_i64(cp.size)?;
-            let existing: Option<Vec<u8>> = tx
-                .query_row("SELECT root FROM checkpoints WHERE size = ?1", params![size], |r| r.get(0))
-                .optional()?;
-            match existing {
-                Some(root) if root.as_slice() == cp.root.0.as_slice() => return Ok(()),
-                Some(_) => return Err(StoreError::Equivocation { size: cp.size }),
-                None => {}
-            }
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            tx.execute(
-                "INSERT INTO checkpoints (size, root, note, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![size, cp.root.0.as_slice(), cp.note, now],
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            let result = put_checkpoint_in(conn, cp);
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            result
+        })?;
+        self.sync()
     }
 
     fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
