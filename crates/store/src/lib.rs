@@ -19,6 +19,7 @@ pub mod forensics;
 pub mod log;
 pub mod pins;
 pub mod quarantines;
+mod sequencer;
 pub mod sqlite;
 mod sqlite_directory;
 mod syncer;

@@ -21,9 +21,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use warden_core::metrics::{Counter, Histogram};
 use warden_ledger::Hash;
 use warden_ledger::checkpoint::Checkpoint;
@@ -31,31 +30,15 @@ use warden_ledger::note::NoteSigner;
 use warden_ledger::proof::{ProofError, consistency_proof, inclusion_proof, root_at};
 use warden_ledger::tile::{TILE_WIDTH, TileId, TileKey, push_bundle_entry};
 
+use crate::sequencer::{Sequencer, Wait};
 use crate::syncer::Syncer;
 use crate::tiles::{Integrator, TileCache, TileNodes};
 use crate::{NewLeaf, Store, StoreError, StoredCheckpoint};
 
-/// Append requests that may wait for the writer before callers are told to back off.
-pub const APPEND_QUEUE_REQUESTS_MAX: usize = 4_096;
-/// Most leaves one group commit writes.
-pub const GROUP_COMMIT_LEAVES_MAX: usize = 20_000;
-/// Longest time sequenced leaves wait for integration while appends keep coming.
-pub const INTEGRATE_INTERVAL_MS_MAX: u64 = 100;
-/// How long sequenced leaves wait for company before they are integrated when
-/// the queue falls quiet. Integration rewrites the tree's right-edge tiles
-/// whatever the number of new leaves, and an append that arrives during it waits
-/// for it; after every commit at a few thousand commits a second it cost the
-/// writer a seventh of its time. Checkpoints are signed once a second, so nothing
-/// reads the tree sooner.
-pub const INTEGRATE_DELAY_MS: u64 = 20;
-/// How long an append waits for room in the queue.
-pub const APPEND_QUEUE_WAIT_MS_MAX: u64 = 10_000;
-/// Longest a batch that nobody waits for ([`Log::try_enqueue_background`]) is held
-/// back so that it can share the next waited-for commit instead of paying an
-/// fsync of its own.
-pub const BACKGROUND_DELAY_MS_MAX: u64 = 20;
-/// Most leaves held back that way before they are committed anyway.
-pub const BACKGROUND_LEAVES_MAX: usize = 1_024;
+pub use crate::sequencer::{
+    APPEND_QUEUE_REQUESTS_MAX, BACKGROUND_DELAY_MS_MAX, BACKGROUND_LEAVES_MAX, GROUP_COMMIT_LEAVES_MAX,
+    INTEGRATE_DELAY_MS, LEADER_ROUNDS_MAX,
+};
 
 /// Why a log read or write failed.
 #[derive(Debug, thiserror::Error)]
@@ -116,37 +99,19 @@ pub struct LogStats {
     pub queue_seconds: Histogram,
 }
 
-/// What an append waits for before it is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wait {
-    /// Durable against power loss (a sync covers it).
-    Synced,
-    /// Written: a crash of the process cannot lose it.
-    Written,
-    /// Nobody waits; it may wait for company before it is written.
-    Nobody,
-}
-
 /// Resolves once enqueued leaves are durable, with the index of the first.
 pub type Durable = oneshot::Receiver<Result<u64, StoreError>>;
-
-struct AppendRequest {
-    leaves: Vec<NewLeaf>,
-    reply: oneshot::Sender<Result<u64, StoreError>>,
-    wait: Wait,
-    enqueued: Instant,
-}
 
 /// The verifiable log over a [`Store`].
 pub struct Log {
     store: Arc<dyn Store>,
-    queue: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    sequencer: Arc<Sequencer>,
     head: watch::Receiver<TreeHead>,
     sequenced: Arc<AtomicU64>,
     synced: Arc<AtomicU64>,
     // INVARIANT: only ever replaced by a checkpoint of larger size that is already durable.
     checkpoint: RwLock<Option<Arc<StoredCheckpoint>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    maintenance: Mutex<Option<JoinHandle<()>>>,
     tiles: TileCache,
     stats: Arc<LogStats>,
 }
@@ -182,7 +147,6 @@ impl Log {
             }
         }
         let (head_tx, head_rx) = watch::channel(head);
-        let (queue_tx, queue_rx) = mpsc::channel(APPEND_QUEUE_REQUESTS_MAX);
         let sequenced = Arc::new(AtomicU64::new(head.size));
         let synced = Arc::new(AtomicU64::new(head.size));
         let stats = Arc::new(LogStats::default());
@@ -190,25 +154,30 @@ impl Log {
         // syncer counts as synced is true from the first append on.
         store.sync()?;
         let syncer = Syncer::start(Arc::clone(&store), head.size, Arc::clone(&synced), Arc::clone(&stats))?;
-        let writer = {
-            let store = Arc::clone(&store);
-            let sequenced = Arc::clone(&sequenced);
-            let stats = Arc::clone(&stats);
+        let sequencer = Arc::new(Sequencer::new(
+            Arc::clone(&store),
+            head.size,
+            Arc::clone(&sequenced),
+            syncer,
+            Arc::clone(&stats),
+        ));
+        let maintenance = {
+            let sequencer = Arc::clone(&sequencer);
             std::thread::Builder::new()
-                .name("warden-log-writer".into())
-                .spawn(move || {
-                    writer_loop(store.as_ref(), integrator, queue_rx, &head_tx, &sequenced, &stats, syncer)
-                })
-                .map_err(|e| StoreError::Database(format!("cannot start the log writer: {e}")))?
+                .name("warden-log-maintain".into())
+                .spawn(move || crate::sequencer::maintain(&sequencer, integrator, &head_tx))
+                .map_err(|e| {
+                    StoreError::Database(format!("cannot start the log's maintenance thread: {e}"))
+                })?
         };
         Ok(Self {
             store,
-            queue: Mutex::new(Some(queue_tx)),
+            sequencer,
             head: head_rx,
             sequenced,
             synced,
             checkpoint: RwLock::new(latest.map(Arc::new)),
-            writer: Mutex::new(Some(writer)),
+            maintenance: Mutex::new(Some(maintenance)),
             tiles: TileCache::default(),
             stats,
         })
@@ -233,21 +202,12 @@ impl Log {
         if leaves.is_empty() {
             return Ok(self.sequenced.load(Ordering::Acquire));
         }
-        let queue = self.queue.lock().map_err(|_| StoreError::Closed)?.clone().ok_or(StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        queue
-            .send_timeout(
-                AppendRequest { leaves, reply, wait, enqueued: Instant::now() },
-                Duration::from_millis(APPEND_QUEUE_WAIT_MS_MAX),
-            )
-            .await
-            .map_err(|e| match e {
-                mpsc::error::SendTimeoutError::Timeout(_) => {
-                    self.stats.queue_full.inc();
-                    StoreError::Overloaded
-                }
-                mpsc::error::SendTimeoutError::Closed(_) => StoreError::Closed,
-            })?;
+        let answer = self.sequencer.enqueue(leaves, wait).map_err(|(e, _)| e)?;
+        // Let the tasks already runnable on this thread queue their appends too, so
+        // that under load one commit takes them all; when nothing else is ready
+        // this returns at once.
+        tokio::task::yield_now().await;
+        self.sequencer.try_lead();
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -274,40 +234,31 @@ impl Log {
     }
 
     fn hand_over(&self, leaves: Vec<NewLeaf>, wait: Wait) -> Result<Durable, (StoreError, Vec<NewLeaf>)> {
-        let queue = match self.queue.lock().ok().and_then(|q| q.clone()) {
-            Some(q) => q,
-            None => return Err((StoreError::Closed, leaves)),
-        };
-        let (reply, answer) = oneshot::channel();
-        queue.try_send(AppendRequest { leaves, reply, wait, enqueued: Instant::now() }).map_err(
-            |e| match e {
-                mpsc::error::TrySendError::Full(r) => {
-                    self.stats.queue_full.inc();
-                    (StoreError::Overloaded, r.leaves)
-                }
-                mpsc::error::TrySendError::Closed(r) => (StoreError::Closed, r.leaves),
-            },
-        )?;
-        Ok(answer)
+        self.sequencer.submit(leaves, wait)
     }
 
-    /// Stops accepting appends, lets the writer finish what it acknowledged and
-    /// integrate it, and waits for it.
+    /// Stops accepting appends, commits, syncs and answers what was queued,
+    /// integrates it, and waits for all of that.
     pub fn shutdown(&self) {
-        if let Ok(mut q) = self.queue.lock() {
-            q.take();
-        }
-        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        self.sequencer.close();
+        let handle = self.maintenance.lock().ok().and_then(|mut w| w.take());
         if let Some(handle) = handle
             && handle.join().is_err()
         {
-            tracing::error!("log writer panicked during shutdown");
+            tracing::error!("the log's maintenance thread panicked during shutdown");
         }
     }
 
-    /// True while the writer thread is running.
+    /// True while the log can acknowledge appends: its maintenance thread runs and
+    /// no sync has failed.
     pub fn is_writer_running(&self) -> bool {
-        self.writer.lock().ok().and_then(|w| w.as_ref().map(|h| !h.is_finished())).unwrap_or(false)
+        !self.sequencer.is_poisoned()
+            && self
+                .maintenance
+                .lock()
+                .ok()
+                .and_then(|w| w.as_ref().map(|h| !h.is_finished()))
+                .unwrap_or(false)
     }
 
     /// The integrated tree head.
@@ -452,210 +403,5 @@ impl Log {
 impl Drop for Log {
     fn drop(&mut self) {
         self.shutdown();
-    }
-}
-
-fn writer_loop(
-    store: &dyn Store,
-    mut integrator: Integrator,
-    mut queue: mpsc::Receiver<AppendRequest>,
-    head: &watch::Sender<TreeHead>,
-    sequenced: &AtomicU64,
-    stats: &LogStats,
-    mut syncer: Syncer,
-) {
-    // Only for timed waits on the queue (holding back a background batch, or
-    // waiting for more commits before integrating).
-    let clock = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "the log writer cannot start its timer; appends are refused");
-            return;
-        }
-    };
-    let mut next = integrator.size();
-    // Leaf hashes sequenced but not yet integrated, and when integration last ran.
-    let mut pending: Vec<Hash> = Vec::new();
-    let mut integrated_at = Instant::now();
-    loop {
-        // Integrate when there is nothing to sequence, so integration never
-        // delays an append that is already waiting, and at most every
-        // INTEGRATE_DELAY_MS, so that it is shared by the commits in between.
-        let first = loop {
-            match queue.try_recv() {
-                Ok(r) => break Some(r),
-                Err(mpsc::error::TryRecvError::Disconnected) => break None,
-                Err(mpsc::error::TryRecvError::Empty) => {}
-            }
-            if pending.is_empty() {
-                break queue.blocking_recv();
-            }
-            let due = integrated_at + Duration::from_millis(INTEGRATE_DELAY_MS);
-            if Instant::now() < due {
-                let deadline = tokio::time::Instant::from_std(due);
-                match clock.block_on(async { tokio::time::timeout_at(deadline, queue.recv()).await }) {
-                    Ok(r) => break r,
-                    Err(_) => continue,
-                }
-            }
-            integrator = integrate(store, integrator, &pending, next, head, stats);
-            pending.clear();
-            integrated_at = Instant::now();
-            next = resume_at(store, &integrator, next);
-            sequenced.store(next, Ordering::Release);
-        };
-        let Some(first) = first else { break };
-        // Group commit: take every request already waiting, up to the limit.
-        let mut requests = vec![first];
-        let mut count = requests.iter().map(|r| r.leaves.len()).sum::<usize>();
-        drain(&mut queue, &mut requests, &mut count);
-        // A batch nobody waits for waits a little for one somebody does, so that
-        // the two share one fsync.
-        if requests.iter().all(|r| r.wait == Wait::Nobody) {
-            let deadline = tokio::time::Instant::now() + Duration::from_millis(BACKGROUND_DELAY_MS_MAX);
-            while count < BACKGROUND_LEAVES_MAX && requests.iter().all(|r| r.wait == Wait::Nobody) {
-                // The timer is created inside the runtime that drives it.
-                match clock.block_on(async { tokio::time::timeout_at(deadline, queue.recv()).await }) {
-                    Ok(Some(r)) => {
-                        count += r.leaves.len();
-                        requests.push(r);
-                        drain(&mut queue, &mut requests, &mut count);
-                    }
-                    Ok(None) | Err(_) => break,
-                }
-            }
-        }
-        // After a failed sync nothing more is acknowledged (fail closed): the
-        // writer stops, and with it every later append.
-        if syncer.is_poisoned() {
-            for r in requests {
-                let _ = r.reply.send(Err(StoreError::Database("the log could not sync its writes".into())));
-            }
-            break;
-        }
-        let mut leaves = Vec::with_capacity(count);
-        let mut replies = Vec::with_capacity(requests.len());
-        for r in requests {
-            let first = next + leaves.len() as u64;
-            leaves.extend(r.leaves);
-            replies.push((first, next + leaves.len() as u64, r.reply, r.wait, r.enqueued));
-        }
-        let started = Instant::now();
-        for (_, _, _, wait, enqueued) in &replies {
-            if *wait != Wait::Nobody {
-                stats.queue_seconds.observe(started.saturating_duration_since(*enqueued));
-            }
-        }
-        let appended = store.append_leaves(next, &leaves);
-        stats.commit_seconds.observe(started.elapsed());
-        match appended {
-            Ok(()) => {
-                stats.commits.inc();
-                stats.committed_leaves.add(leaves.len() as u64);
-                next += leaves.len() as u64;
-                sequenced.store(next, Ordering::Release);
-                pending.extend(leaves.iter().map(NewLeaf::leaf_hash));
-                // Written now; those who wait for a sync are answered by the syncer.
-                let mut to_sync = Vec::new();
-                for (first, end, reply, wait, _) in replies {
-                    if wait == Wait::Synced {
-                        to_sync.push((first, end, reply));
-                    } else {
-                        let _ = reply.send(Ok(first));
-                    }
-                }
-                syncer.committed(next, to_sync);
-            }
-            Err(e) => {
-                stats.commit_failures.inc();
-                tracing::error!(error = %e, "sequencing failed; the batch was not acknowledged");
-                for (_, _, reply, _, _) in replies {
-                    let _ = reply.send(Err(StoreError::Database(e.to_string())));
-                }
-            }
-        }
-        // Under sustained load the queue is never empty: integrate on a clock too.
-        if integrated_at.elapsed() >= Duration::from_millis(INTEGRATE_INTERVAL_MS_MAX)
-            || pending.len() >= GROUP_COMMIT_LEAVES_MAX
-        {
-            integrator = integrate(store, integrator, &pending, next, head, stats);
-            pending.clear();
-            integrated_at = Instant::now();
-            next = resume_at(store, &integrator, next);
-            sequenced.store(next, Ordering::Release);
-        }
-    }
-    // Drain: sync and answer whatever was written, then integrate it.
-    syncer.stop();
-    if let Err(e) = Integrator::catch_up(store) {
-        tracing::error!(error = %e, "final integration failed; it will resume at next start");
-    }
-}
-
-/// Where sequencing continues after an integration: where it was, unless the
-/// integrator had to rebuild from the store and disagrees, then the store decides.
-fn resume_at(store: &dyn Store, integrator: &Integrator, next: u64) -> u64 {
-    if integrator.size() == next {
-        return next;
-    }
-    integrator.size().max(store.sequenced_size().unwrap_or(next))
-}
-
-/// Moves every request already queued into `requests`, up to the group-commit limit.
-fn drain(queue: &mut mpsc::Receiver<AppendRequest>, requests: &mut Vec<AppendRequest>, count: &mut usize) {
-    while *count < GROUP_COMMIT_LEAVES_MAX {
-        match queue.try_recv() {
-            Ok(r) => {
-                *count += r.leaves.len();
-                requests.push(r);
-            }
-            Err(_) => break,
-        }
-    }
-}
-
-/// Integrates freshly sequenced `leaves`; on any failure rebuilds from the store
-/// so integration never diverges from the durable leaves.
-fn integrate(
-    store: &dyn Store,
-    integrator: Integrator,
-    leaf_hashes: &[Hash],
-    sequenced: u64,
-    head: &watch::Sender<TreeHead>,
-    stats: &LogStats,
-) -> Integrator {
-    let started = Instant::now();
-    let integrator = integrate_timed(store, integrator, leaf_hashes, sequenced, head);
-    stats.integrate_seconds.observe(started.elapsed());
-    integrator
-}
-
-fn integrate_timed(
-    store: &dyn Store,
-    mut integrator: Integrator,
-    leaf_hashes: &[Hash],
-    sequenced: u64,
-    head: &watch::Sender<TreeHead>,
-) -> Integrator {
-    let in_step = integrator.size() + leaf_hashes.len() as u64 == sequenced;
-    let result = if in_step {
-        integrator.append(store, leaf_hashes.iter().copied()).map(|()| integrator)
-    } else {
-        Integrator::catch_up(store)
-    };
-    let integrator = result.or_else(|e| {
-        tracing::error!(error = %e, "integration failed; retrying from the durable leaves");
-        Integrator::catch_up(store)
-    });
-    match integrator {
-        Ok(i) => {
-            head.send_replace(TreeHead { size: i.size(), root: i.root() });
-            i
-        }
-        Err(e) => {
-            // The head stays where it was; the next batch retries from the store.
-            tracing::error!(error = %e, "integration cannot catch up");
-            Integrator::restore(store).unwrap_or_else(|_| Integrator::empty())
-        }
     }
 }
