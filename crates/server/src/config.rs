@@ -290,4 +290,19 @@ mod tests {
         assert!(e.to_string().contains("lisen"), "{e}");
         assert!(Config::load(Some(&dir.path().join("missing.toml")), &Overrides::default()).is_err());
     }
+
+    #[test]
+    fn decision_durability_defaults_to_written_and_names_a_bad_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("warden.toml");
+        std::fs::write(&path, "[log]\n").unwrap();
+        let c = Config::load(Some(&path), &Overrides::default()).unwrap();
+        assert_eq!(c.log.decision_durability, DecisionDurability::Written);
+        std::fs::write(&path, "[log]\ndecision_durability = \"synced\"\n").unwrap();
+        let c = Config::load(Some(&path), &Overrides::default()).unwrap();
+        assert_eq!(c.log.decision_durability, DecisionDurability::Synced);
+        std::fs::write(&path, "[log]\ndecision_durability = \"eventually\"\n").unwrap();
+        let e = Config::load(Some(&path), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("decision_durability") && e.contains("eventually"), "{e}");
+    }
 }

@@ -299,3 +299,185 @@ fn background_leaves_are_committed_alone_or_with_the_next_append_and_survive_shu
     let got = store.read_leaves(0, 5).unwrap();
     assert_eq!(got, leaves(0, 5).iter().map(|l| l.leaf().to_vec()).collect::<Vec<_>>());
 }
+
+/// Appenders of every kind, on several threads at once: each gets the indexes
+/// its leaves were stored at, together they fill the log without a gap, and none
+/// is left waiting (the test would time out) — whoever commits takes the others'
+/// appends along, and whoever stops committing looks at the queue again.
+#[test]
+fn concurrent_appenders_of_every_kind_fill_the_log_without_a_gap_and_none_is_stranded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warden.db");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let log = Arc::new(Log::open(Arc::new(SqliteStore::open(&path).unwrap())).unwrap());
+    let tasks_n = 8u64;
+    let per_task = 150u64;
+    let acked = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for t in 0..tasks_n {
+            let log = Arc::clone(&log);
+            tasks.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0..per_task {
+                    let n = 1 + (i % 3);
+                    let batch: Vec<NewLeaf> = (0..n)
+                        .map(|j| {
+                            NewLeaf::new(format!("{{\"t\":{t},\"i\":{i},\"j\":{j}}}").into_bytes(), None)
+                        })
+                        .collect();
+                    let bytes: Vec<Vec<u8>> = batch.iter().map(|l| l.leaf().to_vec()).collect();
+                    let index = match (t + i) % 3 {
+                        0 => log.append(batch).await.unwrap(),
+                        1 => log.append_written(batch).await.unwrap(),
+                        _ => log
+                            .try_enqueue_background(batch)
+                            .map_err(|(e, _)| e)
+                            .unwrap()
+                            .await
+                            .unwrap()
+                            .unwrap(),
+                    };
+                    acked.push((index, bytes));
+                }
+                acked
+            }));
+        }
+        // Plain threads append through the synchronous hand-over too.
+        let threads: Vec<_> = (0..2u64)
+            .map(|t| {
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || {
+                    (0..per_task)
+                        .map(|i| {
+                            let leaf =
+                                NewLeaf::new(format!("{{\"thread\":{t},\"i\":{i}}}").into_bytes(), None);
+                            let bytes = vec![leaf.leaf().to_vec()];
+                            (log.enqueue(vec![leaf]).unwrap(), bytes)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut acked = Vec::new();
+        let all = async {
+            for t in tasks {
+                acked.extend(t.await.unwrap());
+            }
+            for t in threads {
+                for (durable, bytes) in t.join().unwrap() {
+                    acked.push((durable.await.unwrap().unwrap(), bytes));
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(120), all).await.expect("an append was stranded");
+        acked
+    });
+    let total: u64 = acked.iter().map(|(_, b)| b.len() as u64).sum();
+    assert_eq!(log.sequenced_size(), total);
+    let mut ranges: Vec<(u64, u64)> = acked.iter().map(|(i, b)| (*i, *i + b.len() as u64)).collect();
+    ranges.sort_unstable();
+    let mut end = 0;
+    for (start, stop) in &ranges {
+        assert_eq!(*start, end, "indexes are contiguous and never given twice");
+        end = *stop;
+    }
+    assert_eq!(end, total);
+    log.shutdown();
+    assert_eq!(log.synced_size(), total, "shutdown syncs everything written");
+    drop(log);
+    let store = SqliteStore::open(&path).unwrap();
+    let stored = store.read_leaves(0, total).unwrap();
+    for (index, bytes) in &acked {
+        for (k, b) in bytes.iter().enumerate() {
+            assert_eq!(
+                &stored[*index as usize + k],
+                b,
+                "entry {} holds what was acknowledged for it",
+                index + k as u64
+            );
+        }
+    }
+}
+
+/// A store whose sync can be made to fail, over a real SQLite store.
+struct FailingSync {
+    inner: SqliteStore,
+    fail: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Store for FailingSync {
+    fn append_leaves(&self, first: u64, leaves: &[NewLeaf]) -> Result<(), StoreError> {
+        self.inner.append_leaves(first, leaves)
+    }
+    fn sync(&self) -> Result<(), StoreError> {
+        if self.fail.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StoreError::Database("injected: EIO".into()));
+        }
+        self.inner.sync()
+    }
+    fn sequenced_size(&self) -> Result<u64, StoreError> {
+        self.inner.sequenced_size()
+    }
+    fn read_leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.read_leaves(start, end)
+    }
+    fn integrate(&self, tiles: &[warden_store::StoredTile], new_size: u64) -> Result<(), StoreError> {
+        self.inner.integrate(tiles, new_size)
+    }
+    fn integrated_size(&self) -> Result<u64, StoreError> {
+        self.inner.integrated_size()
+    }
+    fn read_tiles(
+        &self,
+        keys: &[warden_ledger::tile::TileKey],
+    ) -> Result<Vec<Option<warden_store::StoredTile>>, StoreError> {
+        self.inner.read_tiles(keys)
+    }
+    fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
+        self.inner.put_checkpoint(checkpoint)
+    }
+    fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.inner.latest_checkpoint()
+    }
+    fn checkpoints_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        self.inner.checkpoints_after(after, limit)
+    }
+    fn context(&self, index: u64) -> Result<Option<warden_store::ContextRecord>, StoreError> {
+        self.inner.context(index)
+    }
+    fn delete_expired_contexts(&self, now_unix_s: i64) -> Result<u64, StoreError> {
+        self.inner.delete_expired_contexts(now_unix_s)
+    }
+    fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.meta(key)
+    }
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.inner.set_meta(key, value)
+    }
+}
+
+/// After a failed sync nobody knows whether written pages reached the disk, so the
+/// log acknowledges nothing more, whatever an append waits for (fail closed).
+#[test]
+fn a_failed_sync_poisons_the_log_and_nothing_more_is_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store =
+        FailingSync { inner: SqliteStore::open(&dir.path().join("warden.db")).unwrap(), fail: fail.clone() };
+    let log = Log::open(Arc::new(store)).unwrap();
+    let rt = rt();
+    assert_eq!(rt.block_on(log.append(leaves(0, 2))).unwrap(), 0);
+    assert_eq!(log.synced_size(), 2);
+    assert!(log.is_writer_running());
+    fail.store(true, std::sync::atomic::Ordering::Release);
+    let err = rt.block_on(log.append(leaves(2, 1))).unwrap_err();
+    assert!(err.to_string().contains("could not sync"), "{err}");
+    assert!(!log.is_writer_running(), "a poisoned log is not ready");
+    assert!(rt.block_on(log.append_written(leaves(3, 1))).is_err(), "written appends are refused too");
+    assert!(rt.block_on(log.append(leaves(3, 1))).is_err());
+    assert_eq!(log.synced_size(), 2, "nothing past the failure counts as synced");
+}
