@@ -203,11 +203,15 @@ impl Log {
             return Ok(self.sequenced.load(Ordering::Acquire));
         }
         let answer = self.sequencer.enqueue(leaves, wait).map_err(|(e, _)| e)?;
+        // Leads when dropped: after the yield, or when this future is dropped
+        // during it (a caller that went away), so the queued leaves never wait for
+        // somebody else to come by.
+        let lead = LeadOnDrop(&self.sequencer);
         // Let the tasks already runnable on this thread queue their appends too, so
         // that under load one commit takes them all; when nothing else is ready
         // this returns at once.
         tokio::task::yield_now().await;
-        self.sequencer.try_lead();
+        drop(lead);
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -397,6 +401,15 @@ impl Log {
                 Ok(bundle)
             }
         }
+    }
+}
+
+/// Commits what is queued, unless somebody else is, when it goes out of scope.
+struct LeadOnDrop<'a>(&'a Sequencer);
+
+impl Drop for LeadOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.try_lead();
     }
 }
 
