@@ -208,6 +208,21 @@ fn assert_upstream_hop(meta: Option<&MetaObject>, what: &str, over_http: bool, s
     assert_eq!(seen["metaKeys"], json!(expected), "{what}: only end-to-end `_meta` crosses Warden: {seen}");
 }
 
+/// Who a result tells the agent answered it: Warden in every 2026-07-28
+/// result (`_meta` `io.modelcontextprotocol/serverInfo`), no one in an earlier
+/// revision's (their server named itself once, in `initialize`); never the
+/// upstream, whose test server names itself in each of its results.
+fn assert_answered_by_warden(meta: Option<&MetaObject>, what: &str, version: &ProtocolVersion) {
+    let info = meta.and_then(|m| m.get("io.modelcontextprotocol/serverInfo"));
+    if version.has_initialize() {
+        assert_eq!(info, None, "{what}: the upstream's identity stays on its hop: {meta:?}");
+    } else {
+        let info = info.unwrap_or_else(|| panic!("{what}: a 2026-07-28 result names its server: {meta:?}"));
+        assert_eq!(info["name"], "warden-gateway", "{what}: {info}");
+        assert!(info["version"].is_string(), "{what}: {info}");
+    }
+}
+
 /// Every version the SDKs speak, through both upstream transports: the tool
 /// list, a tool call, prompts and resources, each reaching the upstream as a
 /// request of Warden's own session with it.
@@ -223,17 +238,21 @@ async fn every_protocol_version_reaches_both_upstream_transports_as_warden_negot
             let at = format!("{version} via `{upstream}`");
             let c = client_speaking(&s, upstream, version).await;
             assert_eq!(list_names(&c).await, ["read_ticket", "send_email"], "{at}");
+            let tools = c.list_tools(None).await.unwrap_or_else(|e| panic!("{at}: tools/list: {e}"));
+            assert_answered_by_warden(tools.meta.as_ref(), &format!("{at}: tools/list"), version);
 
             let mut read = call("read_ticket", json!({"id": "42"}));
             read.meta = Some(traced());
             let result = c.call_tool(read).await.unwrap_or_else(|e| panic!("{at}: tools/call: {e}"));
             assert_eq!(text(&result), "ticket 42: printer on fire", "{at}");
             assert_upstream_hop(result.meta.as_ref(), &format!("{at}: tools/call"), over_http, true);
+            assert_answered_by_warden(result.meta.as_ref(), &format!("{at}: tools/call"), version);
 
             let prompts = c.list_prompts(None).await.unwrap_or_else(|e| panic!("{at}: prompts/list: {e}"));
             let names: Vec<&str> = prompts.prompts.iter().map(|p| p.name.as_str()).collect();
             assert_eq!(names, ["triage"], "{at}");
             assert_upstream_hop(prompts.meta.as_ref(), &format!("{at}: prompts/list"), over_http, false);
+            assert_answered_by_warden(prompts.meta.as_ref(), &format!("{at}: prompts/list"), version);
             let mut get = GetPromptRequestParams::new("triage")
                 .with_arguments(json!({"id": "42"}).as_object().unwrap().clone());
             get.meta = Some(traced());
@@ -241,18 +260,21 @@ async fn every_protocol_version_reaches_both_upstream_transports_as_warden_negot
             let message = serde_json::to_value(&prompt.messages).unwrap();
             assert_eq!(message[0]["content"]["text"], "Triage ticket 42: say who should fix it.", "{at}");
             assert_upstream_hop(prompt.meta.as_ref(), &format!("{at}: prompts/get"), over_http, true);
+            assert_answered_by_warden(prompt.meta.as_ref(), &format!("{at}: prompts/get"), version);
 
             let resources =
                 c.list_resources(None).await.unwrap_or_else(|e| panic!("{at}: resources/list: {e}"));
             let uris: Vec<&str> = resources.resources.iter().map(|r| r.uri.as_str()).collect();
             assert_eq!(uris, ["tickets://42"], "{at}");
             assert_upstream_hop(resources.meta.as_ref(), &format!("{at}: resources/list"), over_http, false);
+            assert_answered_by_warden(resources.meta.as_ref(), &format!("{at}: resources/list"), version);
             let read = ReadResourceRequestParams::new("tickets://42").with_meta(traced());
             let resource =
                 c.read_resource(read).await.unwrap_or_else(|e| panic!("{at}: resources/read: {e}"));
             let contents = serde_json::to_value(&resource.contents).unwrap();
             assert_eq!(contents[0]["text"], "printer on fire", "{at}");
             assert_upstream_hop(resource.meta.as_ref(), &format!("{at}: resources/read"), over_http, true);
+            assert_answered_by_warden(resource.meta.as_ref(), &format!("{at}: resources/read"), version);
             c.cancel().await.unwrap();
         }
     }
@@ -395,6 +417,7 @@ fn versions_are_negotiated_and_malformed_messages_get_json_rpc_errors() {
     assert_eq!(cache.as_deref(), Some("private, no-store"), "a caller's tool list is private to it");
     assert_eq!(v["result"]["tools"].as_array().unwrap().len(), 2, "{v}");
     assert_eq!(v["result"]["resultType"], "complete", "{v}");
+    assert_eq!(v["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "warden-gateway", "{v}");
 
     // What 2026-07-28 asks of a server about a request's version: each a 400.
     let code = |v: &Value| v["error"]["code"].as_i64();

@@ -5,11 +5,12 @@
 //! client's version if it is one of them, else 2025-11-25, the newest with a
 //! handshake), and 2026-07-28 without a handshake: `server/discover`, then the
 //! version in every request's `_meta` (`io.modelcontextprotocol/protocolVersion`,
-//! which must agree with the `MCP-Protocol-Version` header).
-//! Answers are single JSON bodies (`application/json`); Warden opens no
-//! server-to-client stream (GET is 405). Upstreams get Warden's own requests in
-//! the session Warden negotiated with them: the agent hop's protocol metadata
-//! stays behind ([`hop`]).
+//! which must agree with the `MCP-Protocol-Version` header); its results name
+//! Warden in `_meta` (`io.modelcontextprotocol/serverInfo`). Answers are single
+//! JSON bodies (`application/json`); Warden opens no server-to-client stream
+//! (GET is 405). Upstreams get Warden's own requests in the session Warden
+//! negotiated with them: the agent hop's protocol metadata stays behind
+//! ([`hop`]).
 
 pub mod hop;
 pub mod jsonrpc;
@@ -46,6 +47,8 @@ pub const STATELESS_VERSION: &str = "2026-07-28";
 const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 /// `_meta` key carrying the client's capabilities, required with the version.
 const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+/// `_meta` key naming the server that answered a 2026-07-28 request.
+const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 /// Most agent MCP sessions kept per upstream; the oldest are forgotten first
 /// (their agents re-initialize).
 const AGENT_SESSIONS_MAX: usize = 10_000;
@@ -125,14 +128,29 @@ pub async fn endpoint(
     };
     let body = match outcome {
         Ok(mut result) => {
-            if stateless && let Some(obj) = result.as_object_mut() {
-                obj.entry("resultType").or_insert(json!("complete"));
+            if stateless {
+                complete_stateless(&mut result);
             }
             jsonrpc::result(&id, result)
         }
         Err(error) => jsonrpc::failure(&id, error),
     };
     json_reply(StatusCode::OK, &body, session_header)
+}
+
+/// What a 2026-07-28 result carries beyond an earlier revision's: its
+/// `resultType` (required) and, in `_meta`, who answered it ("Servers SHOULD
+/// include `io.modelcontextprotocol/serverInfo` in every result's `_meta`").
+fn complete_stateless(result: &mut Value) {
+    let Some(obj) = result.as_object_mut() else { return };
+    obj.entry("resultType").or_insert(json!("complete"));
+    let meta = obj.entry("_meta").or_insert_with(|| json!({}));
+    if !meta.is_object() {
+        *meta = json!({});
+    }
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert(META_SERVER_INFO.into(), SERVER_INFO.clone());
+    }
 }
 
 fn json_reply(status: StatusCode, body: &Value, session: Option<String>) -> Response {
@@ -233,9 +251,10 @@ fn capabilities() -> Value {
     json!({"tools": {"listChanged": false}, "prompts": {"listChanged": false}, "resources": {"listChanged": false, "subscribe": false}})
 }
 
-fn server_info() -> Value {
-    json!({"name": "warden-gateway", "version": env!("CARGO_PKG_VERSION")})
-}
+/// Warden's identity as an MCP server (`serverInfo`), built once: every
+/// 2026-07-28 result carries it.
+static SERVER_INFO: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| json!({"name": "warden-gateway", "version": env!("CARGO_PKG_VERSION")}));
 
 fn initialize(mcp: &upstream::McpUpstream, m: &Message, sid: &str) -> (Value, String) {
     let asked = m.params.get("protocolVersion").and_then(Value::as_str).unwrap_or("");
@@ -252,7 +271,7 @@ fn initialize(mcp: &upstream::McpUpstream, m: &Message, sid: &str) -> (Value, St
     let result = json!({
         "protocolVersion": version,
         "capabilities": capabilities(),
-        "serverInfo": server_info(),
+        "serverInfo": *SERVER_INFO,
         "instructions": "Tools are proxied by Warden: each call is authorized by policy and recorded. Confirm a `confirm` decision by re-sending the call with `_meta: {\"warden/confirm\": \"<decision_id>\"}`.",
     });
     (result, session)
@@ -265,7 +284,7 @@ fn discover() -> Value {
         "capabilities": capabilities(),
         "ttlMs": 0,
         "cacheScope": "private",
-        "_meta": {"io.modelcontextprotocol/serverInfo": server_info()},
+        "_meta": {META_SERVER_INFO: *SERVER_INFO},
     })
 }
 
