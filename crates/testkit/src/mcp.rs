@@ -6,7 +6,10 @@
 //! on (the protocol version it was served under, the client it came from, the
 //! keys of its `_meta`; over Streamable HTTP also its `MCP-Protocol-Version`
 //! header and whether it carried an `Authorization` header), so a test can
-//! check what a proxy forwarded.
+//! check what a proxy forwarded. Beside it, as MCP 2026-07-28 asks of a server
+//! for every result, `_meta["io.modelcontextprotocol/serverInfo"]` names this
+//! server, whatever version the request was served under, so a test can check
+//! that a proxy does not pass the upstream's identity off as its own.
 
 use std::sync::Arc;
 
@@ -67,7 +70,8 @@ impl TestServer {
     }
 }
 
-/// The `_meta` of a result: what the request looked like when it arrived.
+/// The `_meta` of a result: what the request looked like when it arrived, and
+/// who answered it.
 fn seen(context: &RequestContext<RoleServer>) -> MetaObject {
     let mut keys: Vec<&String> = context.meta.keys().collect();
     keys.sort();
@@ -86,6 +90,10 @@ fn seen(context: &RequestContext<RoleServer>) -> MetaObject {
     });
     let mut meta = MetaObject::new();
     meta.insert("warden-testkit/seen".to_owned(), report);
+    meta.insert(
+        "io.modelcontextprotocol/serverInfo".to_owned(),
+        json!({"name": "warden-testkit", "version": env!("CARGO_PKG_VERSION")}),
+    );
     meta
 }
 

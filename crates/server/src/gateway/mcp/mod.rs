@@ -9,7 +9,7 @@
 //! Warden in `_meta` (`io.modelcontextprotocol/serverInfo`). Answers are single
 //! JSON bodies (`application/json`); Warden opens no server-to-client stream
 //! (GET is 405). Upstreams get Warden's own requests in the session Warden
-//! negotiated with them: the agent hop's protocol metadata stays behind
+//! negotiated with them: each hop's protocol metadata stays on it, both ways
 //! ([`hop`]).
 
 pub mod hop;
@@ -141,6 +141,7 @@ pub async fn endpoint(
 /// What a 2026-07-28 result carries beyond an earlier revision's: its
 /// `resultType` (required) and, in `_meta`, who answered it ("Servers SHOULD
 /// include `io.modelcontextprotocol/serverInfo` in every result's `_meta`").
+/// An upstream's own was already taken off ([`hop::strip_returned_meta`]).
 fn complete_stateless(result: &mut Value) {
     let Some(obj) = result.as_object_mut() else { return };
     obj.entry("resultType").or_insert(json!("complete"));
@@ -530,7 +531,10 @@ async fn authorize_and_forward(
             }
             let outcome = if reply.outcome.is_ok() { "success" } else { "upstream_error" };
             record(state, start, ActionEnd { outcome, status: reply.status, bytes_out: reply.bytes });
-            reply.outcome
+            reply.outcome.map(|mut result| {
+                hop::strip_returned_meta(&mut result);
+                result
+            })
         }
         Err(e) => {
             let outcome = if matches!(e, GatewayError::UpstreamTimeout { .. }) {
@@ -554,8 +558,11 @@ async fn passthrough(upstream: &Arc<UpstreamRuntime>, m: &Message) -> Result<Val
             queue_max: upstream.limits.queue_max,
         })
     })?;
-    mcp.request(&m.method, hop::forwarded_params(&m.params))
+    let mut result = mcp
+        .request(&m.method, hop::forwarded_params(&m.params))
         .await
         .map_err(|e| jsonrpc::from_gateway(&e))?
-        .outcome
+        .outcome?;
+    hop::strip_returned_meta(&mut result);
+    Ok(result)
 }
