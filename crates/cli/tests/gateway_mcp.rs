@@ -10,8 +10,8 @@ use std::path::Path;
 
 use gateway::{Gateway, http_agent, start_testkit, testkit_bin};
 use rmcp::model::{
-    CallToolRequestParams, ClientConfig, GetPromptRequestParams, MetaObject, ProtocolVersion,
-    ReadResourceRequestParams, RequestMetaObject,
+    CallToolRequestParams, ClientConfig, ClientRequest, CustomRequest, GetPromptRequestParams, MetaObject,
+    ProtocolVersion, ReadResourceRequestParams, RequestMetaObject,
 };
 use rmcp::service::{RoleClient, RunningService, ServiceError};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -290,6 +290,27 @@ async fn every_protocol_version_reaches_both_upstream_transports_as_warden_negot
     assert_eq!(actions, 18, "each tools/call, prompts/get and resources/read is one recorded action");
 }
 
+/// A method Warden does not implement is Method not found to an SDK client of
+/// every version, and the client goes on: 2026-07-28 answers it with 404,
+/// which an earlier revision's client would take for its session's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_method_is_method_not_found_and_the_client_goes_on_in_every_version() {
+    let s = setup();
+    let versions =
+        [ProtocolVersion::V_2026_07_28, ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2025_06_18];
+    for version in &versions {
+        let c = client_speaking(&s, "mail", version).await;
+        let unknown =
+            ClientRequest::CustomRequest(CustomRequest::new("warden-test/unknown", Some(json!({}))));
+        let (code, data) = rpc_error(c.send_request(unknown).await.unwrap_err());
+        assert_eq!(code, -32601, "{version}: {data}");
+        let read = c.call_tool(call("read_ticket", json!({"id": "42"}))).await;
+        let read = read.unwrap_or_else(|e| panic!("{version}: the client goes on: {e}"));
+        assert_eq!(text(&read), "ticket 42: printer on fire", "{version}");
+        c.cancel().await.unwrap();
+    }
+}
+
 /// An SDK client that prefers a version Warden does not serve learns the
 /// served ones from the error and continues with one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,8 +466,19 @@ fn versions_are_negotiated_and_malformed_messages_get_json_rpc_errors() {
     assert_eq!(code(&v), Some(-32600), "{v}");
     let (_, v, _) = raw(&s, r#"{"jsonrpc":"2.0","id":4}"#, &[]);
     assert_eq!(code(&v), Some(-32600), "{v}");
-    let (_, v, _) = raw(&s, r#"{"jsonrpc":"2.0","id":5,"method":"sampling/createMessage","params":{}}"#, &[]);
-    assert_eq!(code(&v), Some(-32601), "{v}");
+    // A method Warden does not implement: 404 in 2026-07-28 (`ping` included:
+    // that revision removed it), 200 before (there a 404 ends the session).
+    let unknown = r#"{"jsonrpc":"2.0","id":5,"method":"sampling/createMessage","params":{}}"#;
+    let (status, v, _) = raw(&s, unknown, &[]);
+    assert_eq!((status, code(&v)), (200, Some(-32601)), "{v}");
+    for method in ["sampling/createMessage", "ping"] {
+        let stateless_call = list.replace("tools/list", method);
+        let (status, v, _) = raw(&s, &stateless_call, &stateless);
+        assert_eq!((status, code(&v)), (404, Some(-32601)), "2026-07-28 `{method}`: {v}");
+        assert_eq!(v["id"], 3, "{v}");
+    }
+    let (status, v, _) = raw(&s, r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#, &[]);
+    assert_eq!((status, &v["result"]), (200, &json!({})), "an earlier revision's ping: {v}");
     let (_, v, _) =
         raw(&s, r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"arguments":{}}}"#, &[]);
     assert_eq!(code(&v), Some(-32602), "{v}");

@@ -6,11 +6,11 @@
 //! handshake), and 2026-07-28 without a handshake: `server/discover`, then the
 //! version in every request's `_meta` (`io.modelcontextprotocol/protocolVersion`,
 //! which must agree with the `MCP-Protocol-Version` header); its results name
-//! Warden in `_meta` (`io.modelcontextprotocol/serverInfo`). Answers are single
-//! JSON bodies (`application/json`); Warden opens no server-to-client stream
-//! (GET is 405). Upstreams get Warden's own requests in the session Warden
-//! negotiated with them: each hop's protocol metadata stays on it, both ways
-//! ([`hop`]).
+//! Warden in `_meta` (`io.modelcontextprotocol/serverInfo`), and a method it
+//! does not implement is a 404. Answers are single JSON bodies
+//! (`application/json`); Warden opens no server-to-client stream (GET is 405).
+//! Upstreams get Warden's own requests in the session Warden negotiated with
+//! them: each hop's protocol metadata stays on it, both ways ([`hop`]).
 
 pub mod hop;
 pub mod jsonrpc;
@@ -113,7 +113,7 @@ pub async fn endpoint(
             Ok(result)
         }
         "server/discover" => Ok(discover()),
-        "ping" => Ok(json!({})),
+        "ping" if !stateless => Ok(json!({})),
         "tools/list" => tools_list(&state, &upstream, &call).await,
         "tools/call" => tools_call(&state, &upstream, &call, &message, &bytes).await,
         "prompts/get" | "resources/read" => named_read(&state, &upstream, &call, &message, &bytes).await,
@@ -126,16 +126,33 @@ pub async fn endpoint(
             None,
         )),
     };
-    let body = match outcome {
+    let (status, body) = match outcome {
         Ok(mut result) => {
             if stateless {
                 complete_stateless(&mut result);
             }
-            jsonrpc::result(&id, result)
+            (StatusCode::OK, jsonrpc::result(&id, result))
         }
-        Err(error) => jsonrpc::failure(&id, error),
+        Err(error) => (error_status(stateless, &error), jsonrpc::failure(&id, error)),
     };
-    json_reply(StatusCode::OK, &body, session_header)
+    json_reply(status, &body, session_header)
+}
+
+/// The HTTP status of a JSON-RPC error answer.
+//
+// Why: 2026-07-28 (Streamable HTTP, Request Metadata): "If the server does not
+// implement the requested RPC method, it MUST respond with `404 Not Found` and
+// a JSON-RPC error with code `-32601`" — whether Warden lacks the method (as
+// `ping`, which that revision removed) or the upstream does (its -32601
+// passed through). Earlier revisions answer every JSON-RPC error with 200: to
+// their clients a 404 means the MCP session is gone (rmcp re-initializes), so
+// they keep it.
+fn error_status(stateless: bool, error: &Value) -> StatusCode {
+    if stateless && error.get("code").and_then(Value::as_i64) == Some(jsonrpc::METHOD_NOT_FOUND) {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    }
 }
 
 /// What a 2026-07-28 result carries beyond an earlier revision's: its
