@@ -432,7 +432,7 @@ fn versions_are_negotiated_and_malformed_messages_get_json_rpc_errors() {
     assert_eq!(v["result"]["supportedVersions"], json!(["2025-06-18", "2025-11-25", "2026-07-28"]));
 
     let list = r#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
-    let stateless = [("mcp-protocol-version", "2026-07-28")];
+    let stateless = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/list")];
     let (status, v, cache) = raw(&s, list, &stateless);
     assert_eq!(status, 200, "{v}");
     assert_eq!(cache.as_deref(), Some("private, no-store"), "a caller's tool list is private to it");
@@ -473,7 +473,8 @@ fn versions_are_negotiated_and_malformed_messages_get_json_rpc_errors() {
     assert_eq!((status, code(&v)), (200, Some(-32601)), "{v}");
     for method in ["sampling/createMessage", "ping"] {
         let stateless_call = list.replace("tools/list", method);
-        let (status, v, _) = raw(&s, &stateless_call, &stateless);
+        let (status, v, _) =
+            raw(&s, &stateless_call, &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", method)]);
         assert_eq!((status, code(&v)), (404, Some(-32601)), "2026-07-28 `{method}`: {v}");
         assert_eq!(v["id"], 3, "{v}");
     }
@@ -499,4 +500,82 @@ fn versions_are_negotiated_and_malformed_messages_get_json_rpc_errors() {
         .call()
         .unwrap();
     assert_eq!(r.status().as_u16(), 405);
+}
+
+/// HTTP headers of a raw request, name and value.
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
+/// A 2026-07-28 request whose `Mcp-Method` or `Mcp-Name` header is missing or
+/// says something other than its body is refused before anything is decided
+/// or forwarded (400, HeaderMismatch); one whose headers agree, the target
+/// name Base64-encoded or not, goes through.
+#[test]
+fn a_2026_07_28_request_whose_mcp_method_or_mcp_name_disagrees_with_its_body_is_refused() {
+    let s = setup();
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let request = |method: &str, params: Value| {
+        let mut params = params;
+        params["_meta"] = meta.clone();
+        json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string()
+    };
+    let read_ticket = request("tools/call", json!({"name": "read_ticket", "arguments": {"id": "42"}}));
+    let read_resource = request("resources/read", json!({"uri": "tickets://42"}));
+    let get_prompt = request("prompts/get", json!({"name": "triage", "arguments": {"id": "42"}}));
+    let list = request("tools/list", json!({}));
+    let version = ("mcp-protocol-version", "2026-07-28");
+    let encoded = format!(
+        "=?base64?{}?=",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "read_ticket")
+    );
+
+    let agreeing: [(&str, Headers); 5] = [
+        (&read_ticket, &[version, ("mcp-method", "tools/call"), ("mcp-name", "read_ticket")]),
+        (&read_ticket, &[version, ("Mcp-Method", "tools/call"), ("Mcp-Name", &encoded)]),
+        (&read_resource, &[version, ("mcp-method", "resources/read"), ("mcp-name", "tickets://42")]),
+        (&get_prompt, &[version, ("mcp-method", "prompts/get"), ("mcp-name", "triage")]),
+        (&list, &[version, ("mcp-method", "tools/list")]),
+    ];
+    for (body, headers) in agreeing {
+        let (status, v, _) = raw(&s, body, headers);
+        assert_eq!(status, 200, "{headers:?}: {v}");
+        assert!(v["result"].is_object(), "{headers:?}: {v}");
+    }
+
+    let disagreeing: [(&str, Headers, &str); 8] = [
+        (&list, &[version], "no Mcp-Method"),
+        (&list, &[version, ("mcp-method", "prompts/list")], "another method"),
+        (&list, &[version, ("mcp-method", "Tools/List")], "method values are case-sensitive"),
+        (&read_ticket, &[version, ("mcp-method", "tools/call")], "no Mcp-Name on tools/call"),
+        (&read_ticket, &[version, ("mcp-method", "tools/call"), ("mcp-name", "send_email")], "another tool"),
+        (&read_ticket, &[version, ("mcp-method", "tools/call"), ("mcp-name", "=?base64?!!?=")], "bad Base64"),
+        (
+            &read_resource,
+            &[version, ("mcp-method", "resources/read"), ("mcp-name", "tickets://7")],
+            "another URI",
+        ),
+        (&get_prompt, &[version, ("mcp-method", "prompts/get")], "no Mcp-Name on prompts/get"),
+    ];
+    for (body, headers, why) in disagreeing {
+        let (status, v, _) = raw(&s, body, headers);
+        assert_eq!((status, v["error"]["code"].as_i64()), (400, Some(-32020)), "{why}: {v}");
+        assert_eq!(v["id"], 1, "{why}: {v}");
+    }
+
+    // Only the agreeing calls were decided and forwarded (action events are
+    // written just after the answer).
+    let actions = || s.g.events().iter().filter(|e| e["kind"] == "action").count();
+    for _ in 0..100 {
+        if actions() >= 4 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(actions(), 4, "two tools/call, one resources/read, one prompts/get");
+
+    // Earlier revisions define neither header: their requests need none.
+    let legacy = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#;
+    let (status, v, _) = raw(&s, legacy, &[("mcp-protocol-version", "2025-11-25")]);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["result"]["tools"].as_array().map(Vec::len), Some(2), "{v}");
 }

@@ -16,7 +16,8 @@ pub const METHOD_NOT_FOUND: i64 = -32601;
 pub const INVALID_PARAMS: i64 = -32602;
 /// Internal error.
 pub const INTERNAL_ERROR: i64 = -32603;
-/// MCP 2026-07-28: the `MCP-Protocol-Version` header disagrees with the body.
+/// MCP 2026-07-28: a mirrored header (`MCP-Protocol-Version`, `Mcp-Method`,
+/// `Mcp-Name`) is missing, malformed or disagrees with the body.
 pub const HEADER_MISMATCH: i64 = -32020;
 /// MCP 2026-07-28: the request's protocol version is not served.
 pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;

@@ -6,12 +6,14 @@
 //! handshake), and 2026-07-28 without a handshake: `server/discover`, then the
 //! version in every request's `_meta` (`io.modelcontextprotocol/protocolVersion`,
 //! which must agree with the `MCP-Protocol-Version` header); its results name
-//! Warden in `_meta` (`io.modelcontextprotocol/serverInfo`), and a method it
-//! does not implement is a 404. Answers are single JSON bodies
+//! Warden in `_meta` (`io.modelcontextprotocol/serverInfo`), a method it
+//! does not implement is a 404, and its `Mcp-Method` / `Mcp-Name` headers must say
+//! what its body says ([`headers`]). Answers are single JSON bodies
 //! (`application/json`); Warden opens no server-to-client stream (GET is 405).
 //! Upstreams get Warden's own requests in the session Warden negotiated with
 //! them: each hop's protocol metadata stays on it, both ways ([`hop`]).
 
+pub mod headers;
 pub mod hop;
 pub mod jsonrpc;
 pub mod upstream;
@@ -223,10 +225,11 @@ fn session_version(
 /// The version a 2026-07-28 request declares in its `_meta`, checked as that
 /// revision asks of a Streamable HTTP server (each refusal a 400): a version
 /// Warden does not serve is an UnsupportedProtocolVersionError naming the
-/// served ones (what lets an SDK client retry with one of them), a header that
-/// disagrees with the body a HeaderMismatch, and a request missing a required
-/// field (the client's capabilities; the version itself when the header names
-/// 2026-07-28) Invalid params. `None` for a request of another version.
+/// served ones (what lets an SDK client retry with one of them), a request
+/// missing a required field (the client's capabilities; the version itself
+/// when the header names 2026-07-28) Invalid params, and a header that
+/// disagrees with the body — `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`
+/// ([`headers`]) — a HeaderMismatch. `None` for a request of another version.
 #[allow(clippy::result_large_err)]
 fn stateless_version(headers: &HeaderMap, m: &Message) -> Result<Option<String>, Response> {
     let refuse = |code: i64, message: &str, data: Option<Value>| {
@@ -261,6 +264,9 @@ fn stateless_version(headers: &HeaderMap, m: &Message) -> Result<Option<String>,
             "`_meta` `{META_CLIENT_CAPABILITIES}` (an object) is required with `{META_PROTOCOL_VERSION}`"
         );
         return Err(refuse(jsonrpc::INVALID_PARAMS, &message, None));
+    }
+    if v == STATELESS_VERSION {
+        headers::check(headers, m).map_err(|why| refuse(jsonrpc::HEADER_MISMATCH, &why, None))?;
     }
     Ok(Some(v.to_owned()))
 }
