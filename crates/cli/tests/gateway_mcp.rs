@@ -10,8 +10,8 @@ use std::path::Path;
 
 use gateway::{Gateway, http_agent, start_testkit, testkit_bin};
 use rmcp::model::{
-    CallToolRequestParams, ClientConfig, ClientRequest, CustomRequest, GetPromptRequestParams, MetaObject,
-    ProtocolVersion, ReadResourceRequestParams, RequestMetaObject,
+    CacheScope, CallToolRequestParams, ClientConfig, ClientRequest, CustomRequest, GetPromptRequestParams,
+    MetaObject, ProtocolVersion, ReadResourceRequestParams, RequestMetaObject,
 };
 use rmcp::service::{RoleClient, RunningService, ServiceError};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -223,6 +223,15 @@ fn assert_answered_by_warden(meta: Option<&MetaObject>, what: &str, version: &Pr
     }
 }
 
+/// The caching hints of a list or read as the agent got it: in 2026-07-28
+/// stale at once and private to the caller (`ttlMs: 0`, `cacheScope:
+/// "private"`), whatever the upstream claimed (the test server says "public"
+/// and a minute); no hints before (those revisions do not define them).
+fn assert_private_to_caller(hints: (Option<u64>, Option<CacheScope>), what: &str, version: &ProtocolVersion) {
+    let expected = if version.has_initialize() { (None, None) } else { (Some(0), Some(CacheScope::Private)) };
+    assert_eq!(hints, expected, "{what}: (ttlMs, cacheScope)");
+}
+
 /// Every version the SDKs speak, through both upstream transports: the tool
 /// list, a tool call, prompts and resources, each reaching the upstream as a
 /// request of Warden's own session with it.
@@ -240,6 +249,11 @@ async fn every_protocol_version_reaches_both_upstream_transports_as_warden_negot
             assert_eq!(list_names(&c).await, ["read_ticket", "send_email"], "{at}");
             let tools = c.list_tools(None).await.unwrap_or_else(|e| panic!("{at}: tools/list: {e}"));
             assert_answered_by_warden(tools.meta.as_ref(), &format!("{at}: tools/list"), version);
+            assert_private_to_caller(
+                (tools.ttl_ms, tools.cache_scope),
+                &format!("{at}: tools/list"),
+                version,
+            );
 
             let mut read = call("read_ticket", json!({"id": "42"}));
             read.meta = Some(traced());
@@ -253,6 +267,11 @@ async fn every_protocol_version_reaches_both_upstream_transports_as_warden_negot
             assert_eq!(names, ["triage"], "{at}");
             assert_upstream_hop(prompts.meta.as_ref(), &format!("{at}: prompts/list"), over_http, false);
             assert_answered_by_warden(prompts.meta.as_ref(), &format!("{at}: prompts/list"), version);
+            assert_private_to_caller(
+                (prompts.ttl_ms, prompts.cache_scope),
+                &format!("{at}: prompts/list"),
+                version,
+            );
             let mut get = GetPromptRequestParams::new("triage")
                 .with_arguments(json!({"id": "42"}).as_object().unwrap().clone());
             get.meta = Some(traced());
@@ -268,6 +287,8 @@ async fn every_protocol_version_reaches_both_upstream_transports_as_warden_negot
             assert_eq!(uris, ["tickets://42"], "{at}");
             assert_upstream_hop(resources.meta.as_ref(), &format!("{at}: resources/list"), over_http, false);
             assert_answered_by_warden(resources.meta.as_ref(), &format!("{at}: resources/list"), version);
+            let hints = (resources.ttl_ms, resources.cache_scope);
+            assert_private_to_caller(hints, &format!("{at}: resources/list"), version);
             let read = ReadResourceRequestParams::new("tickets://42").with_meta(traced());
             let resource =
                 c.read_resource(read).await.unwrap_or_else(|e| panic!("{at}: resources/read: {e}"));
@@ -275,6 +296,8 @@ async fn every_protocol_version_reaches_both_upstream_transports_as_warden_negot
             assert_eq!(contents[0]["text"], "printer on fire", "{at}");
             assert_upstream_hop(resource.meta.as_ref(), &format!("{at}: resources/read"), over_http, true);
             assert_answered_by_warden(resource.meta.as_ref(), &format!("{at}: resources/read"), version);
+            let hints = (resource.ttl_ms, resource.cache_scope);
+            assert_private_to_caller(hints, &format!("{at}: resources/read"), version);
             c.cancel().await.unwrap();
         }
     }
@@ -439,6 +462,7 @@ fn versions_are_negotiated_and_malformed_messages_get_json_rpc_errors() {
     assert_eq!(v["result"]["tools"].as_array().unwrap().len(), 2, "{v}");
     assert_eq!(v["result"]["resultType"], "complete", "{v}");
     assert_eq!(v["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "warden-gateway", "{v}");
+    assert_eq!((&v["result"]["ttlMs"], &v["result"]["cacheScope"]), (&json!(0), &json!("private")), "{v}");
 
     // What 2026-07-28 asks of a server about a request's version: each a 400.
     let code = |v: &Value| v["error"]["code"].as_i64();

@@ -9,20 +9,27 @@
 //! check what a proxy forwarded. Beside it, as MCP 2026-07-28 asks of a server
 //! for every result, `_meta["io.modelcontextprotocol/serverInfo"]` names this
 //! server, whatever version the request was served under, so a test can check
-//! that a proxy does not pass the upstream's identity off as its own.
+//! that a proxy does not pass the upstream's identity off as its own. Its
+//! prompt and resource lists and its reads say they are the same for every
+//! caller and fresh for a minute (`cacheScope: "public"`, `ttlMs`), as a
+//! server that shares them would, so a test can check that a proxy which
+//! answers each caller on its own does not pass that claim on.
 
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
-    GetPromptResponse, GetPromptResult, ListPromptsResult, ListResourcesResult, ListToolsResult, MetaObject,
-    PaginatedRequestParams, Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, Role, ServerCapabilities,
-    ServerConfig, Tool,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, ListPromptsResult, ListResourcesResult,
+    ListToolsResult, MetaObject, PaginatedRequestParams, Prompt, PromptArgument, PromptMessage,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, Role,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{MaybeSendFuture, RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
+
+/// How long this server tells its clients its lists and reads stay fresh.
+const UPSTREAM_TTL_MS: u64 = 60_000;
 
 #[derive(Clone)]
 struct TestServer {
@@ -146,7 +153,9 @@ impl ServerHandler for TestServer {
             Some("Triage a ticket."),
             Some(vec![PromptArgument::new("id").with_required(true)]),
         );
-        let mut result = ListPromptsResult::with_all_items(vec![triage]);
+        let mut result = ListPromptsResult::with_all_items(vec![triage])
+            .with_ttl_ms(UPSTREAM_TTL_MS)
+            .with_cache_scope(CacheScope::Public);
         result.meta = Some(seen(&context));
         std::future::ready(Ok(result))
     }
@@ -175,7 +184,9 @@ impl ServerHandler for TestServer {
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<ListResourcesResult, ErrorData>> + MaybeSendFuture + '_ {
         let mut result =
-            ListResourcesResult::with_all_items(vec![Resource::new("tickets://42", "ticket 42")]);
+            ListResourcesResult::with_all_items(vec![Resource::new("tickets://42", "ticket 42")])
+                .with_ttl_ms(UPSTREAM_TTL_MS)
+                .with_cache_scope(CacheScope::Public);
         result.meta = Some(seen(&context));
         std::future::ready(Ok(result))
     }
@@ -192,7 +203,9 @@ impl ServerHandler for TestServer {
             )));
         }
         let mut result =
-            ReadResourceResult::new(vec![ResourceContents::text("printer on fire", request.uri.clone())]);
+            ReadResourceResult::new(vec![ResourceContents::text("printer on fire", request.uri.clone())])
+                .with_ttl_ms(UPSTREAM_TTL_MS)
+                .with_cache_scope(CacheScope::Public);
         result.meta = Some(seen(&context));
         std::future::ready(Ok(result.into()))
     }

@@ -7,8 +7,9 @@
 //! version in every request's `_meta` (`io.modelcontextprotocol/protocolVersion`,
 //! which must agree with the `MCP-Protocol-Version` header); its results name
 //! Warden in `_meta` (`io.modelcontextprotocol/serverInfo`), a method it
-//! does not implement is a 404, and its `Mcp-Method` / `Mcp-Name` headers must say
-//! what its body says ([`headers`]). Answers are single JSON bodies
+//! does not implement is a 404, its `Mcp-Method` / `Mcp-Name` headers must say
+//! what its body says ([`headers`]), and its lists and reads are marked
+//! private to the caller and stale at once (`cacheScope`, `ttlMs`). Answers are single JSON bodies
 //! (`application/json`); Warden opens no server-to-client stream (GET is 405).
 //! Upstreams get Warden's own requests in the session Warden negotiated with
 //! them: each hop's protocol metadata stays on it, both ways ([`hop`]).
@@ -130,6 +131,9 @@ pub async fn endpoint(
     };
     let (status, body) = match outcome {
         Ok(mut result) => {
+            if CACHEABLE_METHODS.contains(&message.method.as_str()) {
+                set_cache_hints(&mut result, stateless);
+            }
             if stateless {
                 complete_stateless(&mut result);
             }
@@ -170,6 +174,37 @@ fn complete_stateless(result: &mut Value) {
     }
     if let Some(meta) = meta.as_object_mut() {
         meta.insert(META_SERVER_INFO.into(), SERVER_INFO.clone());
+    }
+}
+
+/// The methods whose result a client may cache, with Warden's `server/discover`
+/// (built with its hints) left out.
+const CACHEABLE_METHODS: [&str; 5] =
+    ["tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"];
+
+/// The caching hints of a cacheable result: in 2026-07-28 `ttlMs: 0` and
+/// `cacheScope: "private"`; before, none (those revisions do not define them).
+//
+// Why: 2026-07-28 (Caching) requires `ttlMs` ("how long the client MAY
+// consider the result fresh") and `cacheScope` on every complete result of
+// these methods; "private" results "MAY be cached and reused only within the
+// same authorization context", "public" ones served to any user by a shared
+// gateway or proxy. Every answer here belongs to its caller: the tool list is
+// filtered by the caller's policy, a read is an action that policy decided for
+// the caller, and the passed-through lists come to the caller because Warden
+// admitted its credential. Freshness is 0 (stale at once) because what
+// decides them changes without notice: a policy push or a re-pinned tool
+// changes the caller's tools, a quarantine its reads, and Warden relays no
+// `list_changed`. An upstream's own hints are taken off on every hop: they
+// were given to Warden's credential, and a "public" from an upstream must not
+// let a shared cache hand one caller's answer to another.
+fn set_cache_hints(result: &mut Value, stateless: bool) {
+    let Some(obj) = result.as_object_mut() else { return };
+    obj.remove("ttlMs");
+    obj.remove("cacheScope");
+    if stateless {
+        obj.insert("ttlMs".into(), json!(0));
+        obj.insert("cacheScope".into(), json!("private"));
     }
 }
 
