@@ -192,8 +192,9 @@ impl Log {
 
     /// Sequences `leaves`; resolves once they are written, so that a crash of this
     /// process (`kill -9`) cannot lose them. An operating-system crash or a power
-    /// loss can lose what is not yet synced; the syncer syncs continuously, so that
-    /// is at most the last two syncs' worth ([`Log::synced_size`] tells).
+    /// loss can lose what is not yet synced: the syncer syncs what was written at
+    /// least every 2 ms, so that is the last few milliseconds ([`Log::synced_size`]
+    /// tells).
     pub async fn append_written(&self, leaves: Vec<NewLeaf>) -> Result<u64, StoreError> {
         self.append_waiting(leaves, Wait::Written).await
     }
