@@ -1,16 +1,17 @@
 //! The log pipeline: sequencing, integration and publishing, as separate steps.
 //!
-//! 1. **Sequencing** — [`Log::append`] hands leaves to one writer thread, which
-//!    gathers whatever requests are waiting (group commit) and writes them in one
-//!    transaction; the syncer thread (`syncer`) makes written leaves durable
-//!    against power loss, one sync after another, without holding up the writer.
+//! 1. **Sequencing** — [`Log::append`] queues leaves, and whichever appender
+//!    finds the writer lock free writes everything queued in one transaction
+//!    (group commit, `sequencer`); the syncer thread (`syncer`) makes written
+//!    leaves durable against power loss beside it, without holding up a commit.
 //!    An append is acknowledged once durable ([`Log::append`]) or, for a decision
 //!    configured so, once written ([`Log::append_written`]): a crash of the
-//!    process cannot lose it, and the syncer makes it durable within about two
-//!    syncs.
-//! 2. **Integration** — the same thread then extends the tree's right edge
-//!    ([`CompactRange`]) and stores the newly completed subtree hashes. After a
-//!    crash, integration resumes from the durable leaves.
+//!    process cannot lose it, and the syncer makes it durable within
+//!    `SYNC_GAP_MS_MAX` (2 ms) and a sync.
+//! 2. **Integration** — the maintenance thread extends the tree's right edge
+//!    ([`CompactRange`](warden_ledger::compact::CompactRange)) at most every [`INTEGRATE_DELAY_MS`] and stores the newly
+//!    completed subtree hashes. After a crash, integration resumes from the
+//!    stored leaves.
 //! 3. **Publishing** — [`Log::publish`] signs a checkpoint of the integrated tree,
 //!    stores it durably and only then serves it.
 //!
@@ -124,7 +125,7 @@ impl std::fmt::Debug for Log {
 
 impl Log {
     /// Opens the log: resumes integration, checks the latest checkpoint against the
-    /// leaves and starts the writer thread.
+    /// leaves and starts the syncer and maintenance threads.
     pub fn open(store: Arc<dyn Store>) -> Result<Self, StoreError> {
         let integrator = Integrator::catch_up(store.as_ref())?;
         let head = TreeHead { size: integrator.size(), root: integrator.root() };
