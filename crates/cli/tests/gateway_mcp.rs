@@ -52,6 +52,12 @@ upstream = "{upstream}"
 tool = "delete_ticket"
 intent = "ticket.delete"
 resource = "tickets:{{id}}"
+
+[[gateway.routes]]
+upstream = "{upstream}"
+tool = "move_ticket"
+intent = "ticket.update"
+resource = "tickets:{{id}}"
 "#
     )
 }
@@ -602,4 +608,124 @@ fn a_2026_07_28_request_whose_mcp_method_or_mcp_name_disagrees_with_its_body_is_
     let (status, v, _) = raw(&s, legacy, &[("mcp-protocol-version", "2025-11-25")]);
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["result"]["tools"].as_array().map(Vec::len), Some(2), "{v}");
+}
+
+/// `move_ticket` (testkit) marks `queue` and `priority` with `x-mcp-header`:
+/// a 2026-07-28 call of it must carry `Mcp-Param-Queue` / `Mcp-Param-Priority`
+/// saying what its arguments say (a Base64-sentinel value decoded, an integer
+/// compared as a number), else it is refused before anything is decided or
+/// forwarded (400, HeaderMismatch); a tool that marks nothing needs none, and
+/// earlier revisions define none.
+#[test]
+fn a_2026_07_28_call_whose_mcp_param_headers_disagree_with_its_arguments_is_refused() {
+    let s = setup();
+    s.g.push_policy(&[POLICY[0], POLICY[1], POLICY[2], ("moves", MOVES)]);
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let move_to = |queue: &str, priority: Value| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "move_ticket", "arguments": {"id": "42", "queue": queue, "priority": priority}, "_meta": meta.clone()
+        }})
+        .to_string()
+    };
+    let billing = move_to("billing", json!(2));
+    let unprioritized = move_to("billing", Value::Null);
+    let accented = move_to("süd", json!(2));
+    let sud =
+        format!("=?base64?{}?=", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "süd"));
+    let base: [(&str, &str); 3] =
+        [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "move_ticket")];
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, String)> {
+        base.iter().chain(extra).map(|(k, v)| (*k, (*v).to_owned())).collect()
+    };
+    let send = |body: &str, headers: &[(&str, String)]| {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        raw(&s, body, &headers)
+    };
+
+    let mut sud_headers = with(&[("mcp-param-priority", "2")]);
+    sud_headers.push(("Mcp-Param-Queue", sud.clone()));
+    let agreeing = [
+        (&billing, with(&[("Mcp-Param-Queue", "billing"), ("Mcp-Param-Priority", "2")]), "plain"),
+        (&billing, with(&[("mcp-param-queue", "billing"), ("mcp-param-priority", "2.0")]), "2.0 is 2"),
+        (&unprioritized, with(&[("mcp-param-queue", "billing")]), "a null priority has no header"),
+        (&accented, sud_headers, "Base64 sentinel"),
+    ];
+    for (body, headers, why) in &agreeing {
+        let (status, v, _) = send(body, headers);
+        assert_eq!(status, 200, "{why}: {v}");
+        assert!(
+            v["result"]["content"][0]["text"].as_str().is_some_and(|t| t.starts_with("moved 42 to ")),
+            "{why}: {v}"
+        );
+    }
+
+    let disagreeing = [
+        (&billing, with(&[("mcp-param-priority", "2")]), "no Mcp-Param-Queue"),
+        (&billing, with(&[("mcp-param-queue", "billing")]), "no Mcp-Param-Priority"),
+        (&billing, with(&[("mcp-param-queue", "support"), ("mcp-param-priority", "2")]), "another queue"),
+        (&billing, with(&[("mcp-param-queue", "billing"), ("mcp-param-priority", "3")]), "another priority"),
+        (&billing, with(&[("mcp-param-queue", "=?base64?!!?="), ("mcp-param-priority", "2")]), "bad Base64"),
+        (&accented, with(&[("mcp-param-queue", "sud"), ("mcp-param-priority", "2")]), "another accent"),
+        (
+            &unprioritized,
+            with(&[("mcp-param-queue", "billing"), ("mcp-param-priority", "2")]),
+            "nothing to match",
+        ),
+    ];
+    for (body, headers, why) in &disagreeing {
+        let (status, v, _) = send(body, headers);
+        assert_eq!((status, v["error"]["code"].as_i64()), (400, Some(-32020)), "{why}: {v}");
+        assert_eq!(v["id"], 1, "{why}: {v}");
+    }
+
+    // A tool that marks nothing: an `Mcp-Param-…` header is not Warden's to judge.
+    let read = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "read_ticket", "arguments": {"id": "42"}, "_meta": meta.clone()
+    }});
+    let read_headers = [base[0], base[1], ("mcp-name", "read_ticket"), ("mcp-param-queue", "x")];
+    let (status, v, _) = raw(&s, &read.to_string(), &read_headers);
+    assert_eq!(status, 200, "{v}");
+    // Earlier revisions define no such header.
+    let legacy = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"move_ticket","arguments":{"id":"42","queue":"billing","priority":2}}}"#;
+    let (status, v, _) = raw(&s, legacy, &[("mcp-protocol-version", "2025-11-25")]);
+    assert_eq!(status, 200, "{v}");
+    assert!(v["result"].is_object(), "{v}");
+
+    // Only the agreeing calls were decided and forwarded.
+    let actions = || s.g.events().iter().filter(|e| e["kind"] == "action").count();
+    let expected = agreeing.len() + 2;
+    for _ in 0..100 {
+        if actions() >= expected {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(actions(), expected, "the agreeing moves, the read, the legacy move");
+}
+
+/// Lets the agent move tickets (`move_ticket`, whose parameters are marked).
+const MOVES: &str = "permit(principal, action == Warden::Action::\"ticket.update\", resource);";
+
+/// rmcp 3.9 as a 2026-07-28 client mirrors a marked argument into its
+/// `Mcp-Param-…` header once it has the tool's schema from `tools/list`: its
+/// call of `move_ticket` goes through Warden. Without a list first it sends no
+/// such header (and does not retry), and Warden refuses the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rmcp_client_mirrors_marked_arguments_and_its_call_goes_through() {
+    let s = setup();
+    s.g.push_policy(&[POLICY[0], POLICY[1], POLICY[2], ("moves", MOVES)]);
+    let version = ProtocolVersion::V_2026_07_28;
+    let args = json!({"id": "42", "queue": "Zürich ", "priority": 5});
+
+    let unlisted = client_speaking(&s, "mail", &version).await;
+    let (code, _) = rpc_error(unlisted.call_tool(call("move_ticket", args.clone())).await.unwrap_err());
+    assert_eq!(code, -32020, "no tools/list, no Mcp-Param headers");
+    unlisted.cancel().await.unwrap();
+
+    let c = client_speaking(&s, "mail", &version).await;
+    assert_eq!(list_names(&c).await, ["move_ticket", "read_ticket", "send_email"]);
+    let moved = c.call_tool(call("move_ticket", args)).await.unwrap();
+    assert_eq!(text(&moved), "moved 42 to Zürich ");
+    c.cancel().await.unwrap();
 }

@@ -1,5 +1,8 @@
-//! The test MCP server, built on rmcp: tools `send_email`, `read_ticket` and
-//! `delete_ticket`, the prompt `triage` and the resource `tickets://42`.
+//! The test MCP server, built on rmcp: tools `send_email`, `read_ticket`,
+//! `delete_ticket` and `move_ticket`, the prompt `triage` and the resource
+//! `tickets://42`. `move_ticket` marks its `queue` and `priority` parameters
+//! with `x-mcp-header` (MCP 2026-07-28), so that a 2026-07-28 client mirrors
+//! them into `Mcp-Param-Queue` and `Mcp-Param-Priority`.
 //!
 //! Every result it sends for a request (tool calls, prompts, resources) carries
 //! `_meta["warden-testkit/seen"]`: how that request looked on the hop it came in
@@ -73,6 +76,15 @@ impl TestServer {
                     json!({"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}),
                 ),
             ),
+            Tool::new(
+                "move_ticket",
+                describe("move_ticket", "Move a ticket to another queue."),
+                schema(json!({"type": "object", "properties": {
+                    "id": {"type": "string"},
+                    "queue": {"type": "string", "x-mcp-header": "Queue"},
+                    "priority": {"type": "integer", "x-mcp-header": "Priority"}
+                }, "required": ["id", "queue"]})),
+            ),
         ]
     }
 }
@@ -131,6 +143,11 @@ impl ServerHandler for TestServer {
                 format!("ticket {}: printer on fire", args.get("id").and_then(Value::as_str).unwrap_or("?"))
             }
             "delete_ticket" => format!("deleted {}", args.get("id").and_then(Value::as_str).unwrap_or("?")),
+            "move_ticket" => format!(
+                "moved {} to {}",
+                args.get("id").and_then(Value::as_str).unwrap_or("?"),
+                args.get("queue").and_then(Value::as_str).unwrap_or("?")
+            ),
             other => {
                 return std::future::ready(Err(ErrorData::invalid_params(
                     format!("unknown tool {other}"),

@@ -54,7 +54,7 @@ pub fn check(headers: &HeaderMap, m: &Message) -> Result<(), String> {
     let Some(field) = name_field(&m.method) else { return Ok(()) };
     let body = m.params.get(field).and_then(Value::as_str);
     let header = match single(headers, MCP_NAME)? {
-        Some(raw) => Some(decode(raw)?),
+        Some(raw) => Some(decode("Mcp-Name", raw)?),
         None => None,
     };
     match (header, body) {
@@ -74,7 +74,7 @@ pub fn check(headers: &HeaderMap, m: &Message) -> Result<(), String> {
 
 /// The one value of header `name`: a header sent twice, or whose value is
 /// not text (RFC 9110 field-value characters), is malformed.
-fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, String> {
+pub(super) fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, String> {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else { return Ok(None) };
     if values.next().is_some() {
@@ -83,16 +83,17 @@ fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Str
     value.to_str().map(Some).map_err(|_| format!("the `{name}` header has invalid characters"))
 }
 
-/// An `Mcp-Name` value as the client meant it: the sentinel form decoded.
-fn decode(raw: &str) -> Result<String, String> {
+/// A value of header `name` (`Mcp-Name` or an `Mcp-Param-{Name}`) as the
+/// client meant it: the sentinel form, exactly `=?base64?…?=` in lowercase,
+/// decoded (standard Base64 of UTF-8); any other value is taken literally.
+pub(super) fn decode(name: &str, raw: &str) -> Result<String, String> {
     let Some(encoded) = raw.strip_prefix(BASE64_PREFIX).and_then(|rest| rest.strip_suffix(BASE64_SUFFIX))
     else {
         return Ok(raw.to_owned());
     };
-    let bytes = STANDARD
-        .decode(encoded)
-        .map_err(|_| format!("the `Mcp-Name` header (`{raw}`) is not valid Base64"))?;
-    String::from_utf8(bytes).map_err(|_| format!("the `Mcp-Name` header (`{raw}`) does not decode to UTF-8"))
+    let bytes =
+        STANDARD.decode(encoded).map_err(|_| format!("the `{name}` header (`{raw}`) is not valid Base64"))?;
+    String::from_utf8(bytes).map_err(|_| format!("the `{name}` header (`{raw}`) does not decode to UTF-8"))
 }
 
 #[cfg(test)]

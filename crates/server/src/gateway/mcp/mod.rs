@@ -8,7 +8,9 @@
 //! which must agree with the `MCP-Protocol-Version` header); its results name
 //! Warden in `_meta` (`io.modelcontextprotocol/serverInfo`), a method it
 //! does not implement is a 404, its `Mcp-Method` / `Mcp-Name` headers must say
-//! what its body says ([`headers`]), and its lists and reads are marked
+//! what its body says ([`headers`]), so must a `tools/call`'s `Mcp-Param-{Name}`
+//! headers for the parameters its tool marks with `x-mcp-header` ([`params`]),
+//! and its lists and reads are marked
 //! private to the caller and stale at once (`cacheScope`, `ttlMs`). Answers are single JSON bodies
 //! (`application/json`); Warden opens no server-to-client stream (GET is 405).
 //! Upstreams get Warden's own requests in the session Warden negotiated with
@@ -17,6 +19,7 @@
 pub mod headers;
 pub mod hop;
 pub mod jsonrpc;
+pub mod params;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -118,7 +121,10 @@ pub async fn endpoint(
         "server/discover" => Ok(discover()),
         "ping" if !stateless => Ok(json!({})),
         "tools/list" => tools_list(&state, &upstream, &call).await,
-        "tools/call" => tools_call(&state, &upstream, &call, &message, &bytes).await,
+        "tools/call" => {
+            let mirrored = stateless.then_some(&headers);
+            tools_call(&state, &upstream, &call, &message, &bytes, mirrored).await
+        }
         "prompts/get" | "resources/read" => named_read(&state, &upstream, &call, &message, &bytes).await,
         "prompts/list" | "resources/list" | "resources/templates/list" => {
             passthrough(&upstream, &message).await
@@ -153,11 +159,14 @@ pub async fn endpoint(
 // passed through). Earlier revisions answer every JSON-RPC error with 200: to
 // their clients a 404 means the MCP session is gone (rmcp re-initializes), so
 // they keep it.
+//
+// A HeaderMismatch found past the generic checks (a `tools/call`'s
+// `Mcp-Param-{Name}`, [`params`]) is a 400 like the others.
 fn error_status(stateless: bool, error: &Value) -> StatusCode {
-    if stateless && error.get("code").and_then(Value::as_i64) == Some(jsonrpc::METHOD_NOT_FOUND) {
-        StatusCode::NOT_FOUND
-    } else {
-        StatusCode::OK
+    match error.get("code").and_then(Value::as_i64) {
+        Some(jsonrpc::METHOD_NOT_FOUND) if stateless => StatusCode::NOT_FOUND,
+        Some(jsonrpc::HEADER_MISMATCH) if stateless => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
     }
 }
 
@@ -370,13 +379,16 @@ fn warden_meta(params: &Value) -> (bool, Option<String>) {
     (confirmed, rollback)
 }
 
-/// The agent's message as it sent it (`raw`) is what forensics mode keeps.
+/// The agent's message as it sent it (`raw`) is what forensics mode keeps;
+/// `mirrored` are the HTTP headers of a 2026-07-28 call, whose
+/// `Mcp-Param-{Name}` must agree with the arguments ([`params`]).
 async fn tools_call(
     state: &AppState,
     upstream: &Arc<UpstreamRuntime>,
     call: &AgentCall,
     m: &Message,
     raw: &Bytes,
+    mirrored: Option<&HeaderMap>,
 ) -> Result<Value, Value> {
     let name = upstream.config.name.as_str();
     let Some(tool) = m.params.get("name").and_then(Value::as_str) else {
@@ -404,6 +416,12 @@ async fn tools_call(
             &format!("unknown tool `{tool}`: upstream `{name}` does not offer it"),
             None,
         ));
+    }
+    // Before anything is decided: a refused call is not an action.
+    if let (Some(headers), Some(mcp)) = (mirrored, upstream.mcp.as_ref()) {
+        params::ParamHeaders::of_snapshot(mcp, &snapshot)
+            .check(tool, headers, &arguments)
+            .map_err(|why| jsonrpc::error(jsonrpc::HEADER_MISMATCH, &why, None))?;
     }
     let (confirmed, rollback) = warden_meta(&m.params);
     let arguments_text = arguments.to_string();

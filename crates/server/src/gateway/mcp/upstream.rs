@@ -44,6 +44,10 @@ pub struct UpstreamReply {
     pub raw: Bytes,
 }
 
+/// A snapshot and the marked parameters of its tools.
+pub type ParamHeadersSlot =
+    Option<(Arc<crate::gateway::pins::ToolSnapshot>, Arc<super::params::ParamHeaders>)>;
+
 /// The client of one MCP upstream.
 #[derive(Debug)]
 pub struct McpUpstream {
@@ -53,6 +57,9 @@ pub struct McpUpstream {
     next_id: AtomicU64,
     /// The upstream's tools as last fetched, with their pin status.
     pub snapshot: std::sync::Mutex<Option<Arc<crate::gateway::pins::ToolSnapshot>>>,
+    /// The marked parameters of a snapshot's tools, worked out once per
+    /// snapshot ([`super::params`]).
+    pub param_headers: std::sync::Mutex<ParamHeadersSlot>,
     /// Agents' MCP sessions on this endpoint: `Mcp-Session-Id` → (Warden session,
     /// negotiated version).
     // INVARIANT: at most `AGENT_SESSIONS_MAX` entries.
@@ -115,6 +122,7 @@ impl McpUpstream {
             transport,
             next_id: AtomicU64::new(1),
             snapshot: std::sync::Mutex::new(None),
+            param_headers: std::sync::Mutex::new(None),
             sessions: std::sync::Mutex::new(HashMap::new()),
         }
     }
