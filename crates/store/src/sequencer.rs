@@ -21,7 +21,7 @@
 //! once more if somebody waits there, so no waited-for append is stranded by a
 //! leader that took the queue just before it arrived.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,14 @@ pub const INTEGRATE_DELAY_MS: u64 = 100;
 pub const BACKGROUND_DELAY_MS_MAX: u64 = 20;
 /// Most leaves held back that way before they are committed anyway.
 pub const BACKGROUND_LEAVES_MAX: usize = 1_024;
+/// While the log is busy the maintenance thread looks at the queue at least this
+/// often without being woken, so that appends need not wake it: under load,
+/// waking it for every commit's first held-back append and first unintegrated
+/// leaf cost a futex wake and a context switch per request.
+pub const MAINTENANCE_POLL_MS: u64 = 10;
+/// The log counts as busy until nothing was committed for this long; then the
+/// maintenance thread sleeps until it is woken or something falls due.
+pub const MAINTENANCE_IDLE_AFTER_MS: u64 = 1_000;
 
 /// What an append waits for before it is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +110,13 @@ pub(crate) struct Sequencer {
     syncer: Syncer,
     stats: Arc<LogStats>,
     maintenance: Mutex<Option<std::thread::Thread>>,
+    /// True while the maintenance thread is awake or in a timed sleep of at most
+    /// [`MAINTENANCE_POLL_MS`]: it will look at the queue and the unintegrated
+    /// leaves soon without being woken.
+    // INVARIANT: set to false before the thread reads the queue and the
+    // unintegrated leaves for the last time before an untimed or long sleep,
+    // so whoever queues after that read sees false and wakes it.
+    maintenance_polling: AtomicBool,
 }
 
 impl std::fmt::Debug for Sequencer {
@@ -129,6 +144,7 @@ impl Sequencer {
             syncer,
             stats,
             maintenance: Mutex::new(None),
+            maintenance_polling: AtomicBool::new(false),
         }
     }
 
@@ -176,7 +192,8 @@ impl Sequencer {
                 q.waited_for += 1;
             }
             q.requests.push(AppendRequest { leaves, reply, wait, enqueued: Instant::now() });
-            first_background || q.background_leaves >= BACKGROUND_LEAVES_MAX
+            (first_background && !self.maintenance_polling.load(Ordering::SeqCst))
+                || q.background_leaves >= BACKGROUND_LEAVES_MAX
         };
         if wake_maintenance {
             self.wake_maintenance();
@@ -311,7 +328,7 @@ impl Sequencer {
             }
             Err(_) => false,
         };
-        if first_unintegrated {
+        if first_unintegrated && !self.maintenance_polling.load(Ordering::SeqCst) {
             // The maintenance thread sleeps while nothing waits for integration.
             self.wake_maintenance();
         }
@@ -356,6 +373,7 @@ pub(crate) fn maintain(sequencer: &Sequencer, mut integrator: Integrator, head: 
         *m = Some(std::thread::current());
     }
     let mut integrated_at = Instant::now();
+    let (mut seen, mut active_at) = (sequencer.sequenced.load(Ordering::Acquire), Instant::now());
     loop {
         let (closed, waited_for, background_due) = match sequencer.queue.lock() {
             Ok(q) => (
@@ -385,7 +403,19 @@ pub(crate) fn maintain(sequencer: &Sequencer, mut integrator: Integrator, head: 
             // Whoever releases the database looks at the queue again.
             continue;
         }
-        // Sleep until the next thing falls due; a submit or close unparks sooner.
+        let sequenced = sequencer.sequenced.load(Ordering::Acquire);
+        if sequenced != seen {
+            (seen, active_at) = (sequenced, Instant::now());
+        }
+        let busy = active_at.elapsed() < Duration::from_millis(MAINTENANCE_IDLE_AFTER_MS);
+        if !busy {
+            // From here on an append that needs this thread wakes it; what was
+            // queued before is in the state read below.
+            sequencer.maintenance_polling.store(false, Ordering::SeqCst);
+        }
+        // Sleep until the next thing falls due (or the next look, while busy); a
+        // submit or close unparks sooner.
+        let unintegrated = sequencer.unintegrated.lock().is_ok_and(|u| !u.hashes.is_empty());
         let mut wake_at = unintegrated.then_some(integrate_due);
         if let Ok(q) = sequencer.queue.lock()
             && let Some(t) = q.oldest_background
@@ -393,10 +423,17 @@ pub(crate) fn maintain(sequencer: &Sequencer, mut integrator: Integrator, head: 
             let due = t + Duration::from_millis(BACKGROUND_DELAY_MS_MAX);
             wake_at = Some(wake_at.map_or(due, |w| w.min(due)));
         }
+        if busy {
+            let look = Instant::now() + Duration::from_millis(MAINTENANCE_POLL_MS);
+            wake_at = Some(wake_at.map_or(look, |w| w.min(look)));
+            sequencer.maintenance_polling.store(true, Ordering::SeqCst);
+        }
         match wake_at {
             Some(at) => std::thread::park_timeout(at.saturating_duration_since(Instant::now())),
             None => std::thread::park(),
         }
+        // Awake: it looks at everything before it sleeps again.
+        sequencer.maintenance_polling.store(true, Ordering::SeqCst);
     }
     // Drain: every acknowledged append is synced and answered, then integrated.
     sequencer.syncer.stop();

@@ -124,8 +124,22 @@ impl Drop for Checkpointer {
 /// One sequencing transaction: the leaves, their kept contexts and the budget
 /// they charge, all or nothing.
 fn append_in(conn: &mut Connection, first: u64, leaves: &[NewLeaf]) -> Result<(), StoreError> {
-    let tx = conn.transaction()?;
-    let current = max_idx(&tx)?;
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let result = append_statements(conn, first, leaves)
+        .and_then(|()| conn.prepare_cached("COMMIT")?.execute([]).map(drop).map_err(StoreError::from));
+    if result.is_err() && !conn.is_autocommit() {
+        // Nothing of a failed commit stays; the rollback's own failure would
+        // leave the transaction open, which the next BEGIN reports.
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::error!(error = %e, "cannot roll back a failed sequencing commit");
+        }
+    }
+    result
+}
+
+/// The statements of one sequencing transaction, inside it.
+fn append_statements(tx: &Connection, first: u64, leaves: &[NewLeaf]) -> Result<(), StoreError> {
+    let current = max_idx(tx)?;
     if current != first {
         return Err(StoreError::Corrupt(format!("sequencing at {first} but the log has {current} leaves")));
     }
@@ -163,7 +177,6 @@ fn append_in(conn: &mut Connection, first: u64, leaves: &[NewLeaf]) -> Result<()
             ])?;
         }
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -343,9 +356,11 @@ impl Store for SqliteStore {
             // system's cache when it returns, which a crash of this process cannot
             // lose; `sync` (the log's syncer thread) makes them durable against
             // power loss without holding up the next commit.
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            // Cached statements: parsing these four each time (the two pragmas,
+            // BEGIN and COMMIT) was 3% of the gateway's CPU at saturation.
+            conn.prepare_cached("PRAGMA synchronous = NORMAL")?.execute([])?;
             let result = append_in(conn, first, leaves);
-            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.prepare_cached("PRAGMA synchronous = FULL")?.execute([])?;
             result
         })
     }

@@ -16,7 +16,10 @@
 //! a sync.
 //!
 //! A committer never blocks on this thread: it publishes what it committed in an
-//! atomic and unparks the thread; only appends that wait for a sync take the
+//! atomic, and unparks the thread only when an append waits for a sync or the
+//! thread sleeps with nothing to sync (waking it after every commit cost a futex
+//! wake and a context switch per request, for a thread that then went back to
+//! sleep until its gap ended); only appends that wait for a sync take the
 //! waiters' lock.
 //!
 //! INVARIANT: `synced` only grows, and never past what was committed when the sync
@@ -62,6 +65,11 @@ struct Shared {
     waiting: Mutex<VecDeque<Waiter>>,
     poisoned: AtomicBool,
     stop: AtomicBool,
+    /// True while the thread sleeps with nothing to sync (untimed).
+    // INVARIANT: set before the thread's last look at `committed` ahead of an
+    // untimed sleep; a committer publishes `committed` before it reads this, so
+    // one of the two sees the other (both sequentially consistent).
+    idle: AtomicBool,
 }
 
 /// The handle on the syncer thread.
@@ -92,6 +100,7 @@ impl Syncer {
             waiting: Mutex::new(VecDeque::new()),
             poisoned: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
         });
         let thread = {
             let shared = Arc::clone(&shared);
@@ -111,8 +120,9 @@ impl Syncer {
     /// Leaves up to `committed` are written; `waiters` are answered once a sync
     /// covers them.
     pub(crate) fn committed(&self, committed: u64, waiters: Vec<Waiter>) {
-        self.shared.committed.fetch_max(committed, Ordering::AcqRel);
-        if !waiters.is_empty() {
+        self.shared.committed.fetch_max(committed, Ordering::SeqCst);
+        let waited_for = !waiters.is_empty();
+        if waited_for {
             match self.shared.waiting.lock() {
                 // Checked under the lock the syncer poisons and advances under: no
                 // waiter slips past a failure or a finished sync.
@@ -129,7 +139,10 @@ impl Syncer {
                 _ => fail_all(waiters, "the log could not sync its writes"),
             }
         }
-        self.unpark();
+        // Otherwise the thread is in its gap and syncs this commit when it ends.
+        if waited_for || self.shared.idle.swap(false, Ordering::SeqCst) {
+            self.unpark();
+        }
     }
 
     fn unpark(&self) {
@@ -178,8 +191,14 @@ fn sync_loop(store: &dyn Store, shared: &Shared, stats: &LogStats) {
                 }
                 continue;
             }
+            shared.idle.store(true, Ordering::SeqCst);
+            if shared.committed.load(Ordering::SeqCst) > shared.synced.load(Ordering::Acquire) {
+                shared.idle.store(false, Ordering::SeqCst);
+                continue;
+            }
             // An unpark between the load above and this park makes it return at once.
             std::thread::park();
+            shared.idle.store(false, Ordering::SeqCst);
             continue;
         }
         let gap_ends = last_sync + std::time::Duration::from_millis(SYNC_GAP_MS_MAX);

@@ -300,6 +300,46 @@ fn background_leaves_are_committed_alone_or_with_the_next_append_and_survive_shu
     assert_eq!(got, leaves(0, 5).iter().map(|l| l.leaf().to_vec()).collect::<Vec<_>>());
 }
 
+/// After a second with nothing committed, the maintenance thread and the syncer
+/// sleep until woken (while busy they look by themselves and appends do not wake
+/// them): what arrives then is still committed, synced and integrated. Without
+/// the wake-ups this test waits forever for each of the three.
+#[test]
+fn a_log_that_went_idle_still_commits_syncs_and_integrates_what_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(Arc::new(SqliteStore::open(&dir.path().join("warden.db")).unwrap())).unwrap();
+    let rt = rt();
+    let within = |what: &str, done: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        while !done() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(10), "{what} never happened");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    let mut next = 0;
+    for round in 0..2 {
+        // Longer than the busy period (a second) after the last commit.
+        std::thread::sleep(std::time::Duration::from_millis(1_300));
+        let held = log.try_enqueue_background(leaves(next, 1)).map_err(|(e, _)| e).unwrap();
+        let at = rt
+            .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(10), held).await })
+            .unwrap_or_else(|_| panic!("round {round}: a held-back append was never committed"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(at, next);
+        within("the sync of a held-back append", &|| log.synced_size() > next);
+        within("the integration of a held-back append", &|| log.head().size > next);
+        next += 1;
+
+        std::thread::sleep(std::time::Duration::from_millis(1_300));
+        assert_eq!(rt.block_on(log.append_written(leaves(next, 2))).unwrap(), next);
+        within("the sync of a written append", &|| log.synced_size() >= next + 2);
+        within("the integration of a written append", &|| log.head().size >= next + 2);
+        next += 2;
+    }
+    log.shutdown();
+}
+
 /// Appenders of every kind, on several threads at once: each gets the indexes
 /// its leaves were stored at, together they fill the log without a gap, and none
 /// is left waiting (the test would time out) — whoever commits takes the others'
