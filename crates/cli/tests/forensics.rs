@@ -249,6 +249,18 @@ fn bodies_are_kept_committed_and_verified_until_a_stored_body_is_changed() {
     assert_eq!(event["forensics"]["truncated"], false);
     let by_index = capture(&g, &doc["index"].to_string());
     assert_eq!(by_index["decision_id"], decision, "a capture is also found by its log index");
+    // Each read of the bodies is in the log before they are shown: who read which capture.
+    let events = g.events();
+    let read = &events[doc["read_log_index"].as_u64().unwrap() as usize];
+    assert_eq!(read["kind"], "forensics.capture_read", "{read}");
+    assert_eq!(
+        (read["subject"].as_str(), read["details"]["decision_id"].as_str()),
+        (Some(session.as_str()), Some(decision))
+    );
+    assert_eq!(read["details"]["action_index"], doc["index"], "{read}");
+    assert_eq!(read["details"]["role"], "admin", "{read}");
+    let reads = events.iter().filter(|e| e["kind"] == "forensics.capture_read").count();
+    assert_eq!(reads, 2, "one per read: by decision id, by log index");
 
     let key = log_key(&g);
     let shown = cli_ok(&g, &["forensics", "show", decision, "--key", &key]);

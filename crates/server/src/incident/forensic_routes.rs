@@ -8,6 +8,9 @@
 //! Changing the mode needs an admin, like every session change. Reading captures
 //! needs an admin or an auditor: the bodies are whatever the agent sent and the
 //! upstream answered, more than an approver needs to decide on an evidence packet.
+//! Every read of a capture's bodies is a `forensics.capture_read` event in the
+//! log (who, which capture), written before the bodies are returned; a read the
+//! log cannot record is refused.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
@@ -16,12 +19,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 use warden_core::SessionId;
+use warden_core::admin::Severity;
 use warden_store::directory::{Role, SessionStatus};
 use warden_store::forensics::{CaptureKey, CaptureSummary, ForensicCapture, ForensicSetting};
 
 use super::rfc3339;
 use crate::AppState;
-use crate::control::{Operator, load_session};
+use crate::control::{Operator, load_session, record};
 use crate::error::ApiError;
 
 /// Longest reason, in characters.
@@ -246,6 +250,22 @@ async fn show(
         }
         None => return Err(ApiError::NotFound(format!("no forensic capture for `{id}`"))),
     };
+    // Who read which bodies is itself in the log, before they are shown: the
+    // bodies are the most sensitive thing Warden keeps. If the log cannot
+    // record the read, nothing is shown (fail closed).
+    let details = json!({
+        "decision_id": capture.decision_id, "agent_id": capture.agent_id,
+        "action_index": capture.log_index, "role": format!("{:?}", operator.0.role).to_lowercase(),
+    });
+    let read_index = record(
+        &state,
+        "forensics.capture_read",
+        &operator.0.id,
+        &capture.session_id,
+        Severity::Info,
+        details,
+    )
+    .await?;
     let cp = checkpoint_covering(&state, capture.log_index).await?;
     let (log, index, size) = (state.log.clone(), capture.log_index, cp.size);
     let (leaf, proof) = tokio::task::spawn_blocking(move || {
@@ -268,6 +288,7 @@ async fn show(
         ("inclusion_proof", json!(proof.iter().map(|h| h.to_base64()).collect::<Vec<_>>())),
         ("tree_size", json!(cp.size)),
         ("checkpoint", json!(cp.note)),
+        ("read_log_index", json!(read_index)),
     ] {
         out.insert(k.into(), v);
     }
