@@ -172,6 +172,26 @@ impl Metrics {
             state.approvals.held() as f64,
         );
 
+        let forensics = &state.forensics;
+        e.single(
+            "warden_forensic_sessions",
+            "Sessions in forensics mode.",
+            Kind::Gauge,
+            forensics.sessions_on() as f64,
+        )
+        .single(
+            "warden_forensic_captures_live",
+            "Forensic captures being filled or waiting to be stored.",
+            Kind::Gauge,
+            forensics.captures_live() as f64,
+        )
+        .single(
+            "warden_forensic_captures_skipped_total",
+            "Actions of sessions in forensics mode forwarded without a capture (too many alive at once).",
+            Kind::Counter,
+            forensics.captures_skipped() as f64,
+        );
+
         let log = &state.log;
         let stats = log.stats();
         let up = if log.is_writer_running() { 1.0 } else { 0.0 };

@@ -15,7 +15,8 @@
 //! action event) → [`Forensics::keep`] (stored once the action event is durable,
 //! with its log index). Captures alive at once are bounded
 //! ([`FORENSIC_CAPTURES_LIVE_MAX`]); past that an action is forwarded without
-//! one, its action event then has no `forensics`, and the server log says so.
+//! one, its action event then has no `forensics`, and the server log and
+//! `warden_forensic_captures_skipped_total` say so.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -31,6 +32,7 @@ use warden_core::action::ActionForensics;
 use warden_core::admin::Severity;
 use warden_core::commitment::{SaltedSha256, commitment_of};
 use warden_core::limits::COMMITMENT_SALT_BYTES;
+use warden_core::metrics::Counter;
 use warden_store::StoreError;
 use warden_store::directory::SessionRecord;
 use warden_store::forensics::{ForensicCapture, ForensicSetting, ForensicStore};
@@ -61,6 +63,9 @@ pub struct Forensics {
     /// Serializes changes: log, store and memory in the same order.
     changes: tokio::sync::Mutex<()>,
     live: Arc<AtomicUsize>,
+    /// Actions of sessions in forensics mode forwarded without a capture (too
+    /// many alive at once): `warden_forensic_captures_skipped_total`.
+    skipped: Counter,
     body_bytes_max: usize,
     retention_s: i64,
 }
@@ -80,9 +85,25 @@ impl Forensics {
             enabled: RwLock::new(enabled),
             changes: tokio::sync::Mutex::new(()),
             live: Arc::default(),
+            skipped: Counter::default(),
             body_bytes_max: usize::try_from(body_bytes_max).unwrap_or(usize::MAX),
             retention_s: i64::from(retention_days) * 86_400,
         })
+    }
+
+    /// Sessions in forensics mode now.
+    pub fn sessions_on(&self) -> usize {
+        self.enabled_count.load(Ordering::Acquire)
+    }
+
+    /// Captures being filled or waiting to be stored now.
+    pub fn captures_live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Actions forwarded without a capture because too many were alive.
+    pub fn captures_skipped(&self) -> u64 {
+        self.skipped.get()
     }
 
     /// The store of settings and captures.
@@ -104,6 +125,7 @@ impl Forensics {
         }
         if self.live.fetch_add(1, Ordering::AcqRel) >= FORENSIC_CAPTURES_LIVE_MAX {
             self.live.fetch_sub(1, Ordering::AcqRel);
+            self.skipped.inc();
             tracing::warn!(
                 session = session_id,
                 limit = FORENSIC_CAPTURES_LIVE_MAX,
@@ -400,6 +422,27 @@ mod tests {
         let clock = warden_core::FixedClock(time::OffsetDateTime::UNIX_EPOCH);
         assert!(f.start("sess_off", &Bytes::from_static(b"x"), &clock).is_none());
         assert!(f.start("sess_on", &Bytes::from_static(b"x"), &clock).is_some());
+    }
+
+    #[test]
+    fn captures_past_the_live_bound_are_skipped_and_counted_and_a_finished_one_frees_its_place() {
+        let (_dir, f) = forensics(1024);
+        let clock = warden_core::FixedClock(time::OffsetDateTime::UNIX_EPOCH);
+        let body = Bytes::from_static(b"x");
+        let mut alive: Vec<_> =
+            (0..FORENSIC_CAPTURES_LIVE_MAX).map(|_| f.start("sess_on", &body, &clock).unwrap()).collect();
+        assert_eq!(
+            (f.sessions_on(), f.captures_live(), f.captures_skipped()),
+            (1, FORENSIC_CAPTURES_LIVE_MAX, 0)
+        );
+        assert!(f.start("sess_on", &body, &clock).is_none(), "one past the bound");
+        assert!(f.start("sess_on", &body, &clock).is_none());
+        assert_eq!((f.captures_live(), f.captures_skipped()), (FORENSIC_CAPTURES_LIVE_MAX, 2));
+        drop(alive.pop());
+        assert!(f.start("sess_on", &body, &clock).is_some(), "a place came free");
+        assert_eq!(f.captures_skipped(), 2, "sessions without forensics are never counted");
+        assert!(f.start("sess_off", &body, &clock).is_none());
+        assert_eq!(f.captures_skipped(), 2);
     }
 
     #[test]
