@@ -448,9 +448,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let bare = Target { uri: format!("{}/ping", bare_server.url).parse()?, bearer: None };
         let us = |c: Option<f64>| c.map_or_else(|| "?".to_owned(), |c| format!("{c:.1}"));
         if args.warden_only {
+            let metrics_client = client(1);
             for round in 1..=args.rounds.max(1) {
+                let before = server_metrics(&metrics_client, &server.url, &admin).await?;
                 let (rps, cpu) = throughput(&warden, args.connections, duration, Some(server.child.id())).await?;
-                println!("round {round}: through Warden {rps:.0} req/s, server CPU {} µs per request", us(cpu));
+                let after = server_metrics(&metrics_client, &server.url, &admin).await?;
+                let commits = Window::new(
+                    before.histograms.get("warden_log_commit_seconds").map_or(&[][..], Vec::as_slice),
+                    after.histograms.get("warden_log_commit_seconds").map_or(&[][..], Vec::as_slice),
+                );
+                println!(
+                    "round {round}: through Warden {rps:.0} req/s, server CPU {} µs per request, {:.0} log commits of {:.1} entries",
+                    us(cpu),
+                    commits.total,
+                    (after.entries - before.entries) / commits.total.max(1.0),
+                );
             }
             drop(bare_server);
             drop(server);
