@@ -523,6 +523,21 @@ const RUG_PULL_TOOLS: [&str; 6] = [
     "summarize_history",
 ];
 
+/// A destination new to the agent in the shape of `example`, one of its own:
+/// a made-up organization where the agent addresses organizations (an email
+/// domain, a host), an id like its own where it addresses bare ids
+/// (`user:USR005` → `user:USR481233`), so that no detector can tell an attack
+/// from the persona's work by how its recipient looks.
+fn fresh_destination(example: &str, n: usize) -> String {
+    let (scheme, value) = example.split_once(':').unwrap_or(("host", example));
+    if value.is_empty() || value.contains('.') || value.contains('@') {
+        format!("{scheme}:drop{n}.example")
+    } else {
+        let prefix: String = value.chars().take_while(|c| !c.is_ascii_digit()).collect();
+        format!("{scheme}:{prefix}{n}")
+    }
+}
+
 /// The generated attacks for one persona, each spliced into a normal base session.
 fn generated_attacks(
     rng: &mut Rng,
@@ -534,9 +549,8 @@ fn generated_attacks(
     let n = rng.below(1_000_000);
     let gap = |i: i64| i * 15_000;
     let own_exfil = egress_tool(source).map(|mut s| {
-        let scheme =
-            s.destinations.first().and_then(|d| d.split_once(':')).map_or("host", |(k, _)| k).to_owned();
-        s.destinations = vec![format!("{scheme}:drop{n}.example")];
+        let example = s.destinations.first().map_or("host:", String::as_str);
+        s.destinations = vec![fresh_destination(example, n)];
         s
     });
     // Exfiltration through the agent's own tools: its own read on restricted data it
@@ -954,4 +968,18 @@ fn surge(engine: &Engine, rng: &mut Rng, replica: usize, split: Split) -> Vec<Ro
         out.push(Row { group: "generated/fleet-surge".to_owned(), label, split, result });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh_destination;
+
+    #[test]
+    fn a_generated_recipient_looks_like_the_personas_own() {
+        assert_eq!(fresh_destination("user:USR005", 4812), "user:USR4812");
+        assert_eq!(fresh_destination("user:vehicleguru", 7), "user:vehicleguru7");
+        assert_eq!(fresh_destination("email:customer12.example", 7), "email:drop7.example");
+        assert_eq!(fresh_destination("host:api.partner.example", 7), "host:drop7.example");
+        assert_eq!(fresh_destination("account:", 7), "account:drop7.example");
+    }
 }
