@@ -58,6 +58,12 @@ upstream = "{upstream}"
 tool = "move_ticket"
 intent = "ticket.update"
 resource = "tickets:{{id}}"
+
+[[gateway.routes]]
+upstream = "{upstream}"
+tool = "tag_ticket"
+intent = "ticket.update"
+resource = "tickets:{{id}}"
 "#
     )
 }
@@ -728,4 +734,57 @@ async fn an_rmcp_client_mirrors_marked_arguments_and_its_call_goes_through() {
     let moved = c.call_tool(call("move_ticket", args)).await.unwrap();
     assert_eq!(text(&moved), "moved 42 to Zürich ");
     c.cancel().await.unwrap();
+}
+
+/// `tag_ticket` (testkit) marks a parameter inside `items`, which MCP 2026-07-28
+/// forbids; its clients "MUST exclude the invalid tool from the result of
+/// `tools/list`". Warden, the upstream's client, leaves it out of a 2026-07-28
+/// list and refuses a 2026-07-28 call of it before anything is decided; earlier
+/// revisions define no markers and get the tool.
+#[test]
+fn a_tool_whose_mcp_header_markers_are_invalid_is_not_listed_or_called_in_2026_07_28() {
+    let s = setup();
+    s.g.push_policy(&[POLICY[0], POLICY[1], POLICY[2], ("moves", MOVES)]);
+    let names = |v: &Value| -> Vec<String> {
+        let tools = v["result"]["tools"].as_array().cloned().unwrap_or_default();
+        let mut names: Vec<String> =
+            tools.iter().filter_map(|t| t["name"].as_str().map(str::to_owned)).collect();
+        names.sort();
+        names
+    };
+    let meta = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+    let list = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"_meta":{meta}}}}}"#);
+    let modern = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/list")];
+    let (status, v, _) = raw(&s, &list, &modern);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(names(&v), ["move_ticket", "read_ticket", "send_email"], "{v}");
+    let legacy_list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+    let (status, v, _) = raw(&s, legacy_list, &[("mcp-protocol-version", "2025-11-25")]);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(names(&v), ["move_ticket", "read_ticket", "send_email", "tag_ticket"], "{v}");
+
+    let call = format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"tag_ticket","arguments":{{"id":"42","tags":["a"]}},"_meta":{meta}}}}}"#
+    );
+    let headers =
+        [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "tag_ticket")];
+    let (_, v, _) = raw(&s, &call, &headers);
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    assert!(v["error"]["message"].as_str().is_some_and(|m| m.contains("x-mcp-header")), "{v}");
+    let legacy_call = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"tag_ticket","arguments":{"id":"42","tags":["a"]}}}"#;
+    let (status, v, _) = raw(&s, legacy_call, &[("mcp-protocol-version", "2025-11-25")]);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["result"]["content"][0]["text"], "tagged 42", "{v}");
+
+    // Only the legacy call was decided and forwarded.
+    let tagged =
+        || s.g.events().iter().filter(|e| e["kind"] == "action" && e["intent"] == "ticket.update").count();
+    for _ in 0..100 {
+        if tagged() >= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(tagged(), 1);
 }

@@ -1,8 +1,10 @@
 //! The test MCP server, built on rmcp: tools `send_email`, `read_ticket`,
-//! `delete_ticket` and `move_ticket`, the prompt `triage` and the resource
-//! `tickets://42`. `move_ticket` marks its `queue` and `priority` parameters
-//! with `x-mcp-header` (MCP 2026-07-28), so that a 2026-07-28 client mirrors
-//! them into `Mcp-Param-Queue` and `Mcp-Param-Priority`.
+//! `delete_ticket`, `move_ticket` and `tag_ticket`, the prompt `triage` and the
+//! resource `tickets://42`. `move_ticket` marks its `queue` and `priority`
+//! parameters with `x-mcp-header` (MCP 2026-07-28), so that a 2026-07-28 client
+//! mirrors them into `Mcp-Param-Queue` and `Mcp-Param-Priority`; `tag_ticket`
+//! marks one where the revision forbids it (inside `items`), which makes its
+//! definition invalid in that revision.
 //!
 //! Every result it sends for a request (tool calls, prompts, resources) carries
 //! `_meta["warden-testkit/seen"]`: how that request looked on the hop it came in
@@ -85,6 +87,15 @@ impl TestServer {
                     "priority": {"type": "integer", "x-mcp-header": "Priority"}
                 }, "required": ["id", "queue"]})),
             ),
+            Tool::new(
+                "tag_ticket",
+                describe("tag_ticket", "Tag a ticket."),
+                // Invalid in MCP 2026-07-28: a marker reachable only through `items`.
+                schema(json!({"type": "object", "properties": {
+                    "id": {"type": "string"},
+                    "tags": {"type": "array", "items": {"type": "string", "x-mcp-header": "Tag"}}
+                }, "required": ["id"]})),
+            ),
         ]
     }
 }
@@ -143,6 +154,7 @@ impl ServerHandler for TestServer {
                 format!("ticket {}: printer on fire", args.get("id").and_then(Value::as_str).unwrap_or("?"))
             }
             "delete_ticket" => format!("deleted {}", args.get("id").and_then(Value::as_str).unwrap_or("?")),
+            "tag_ticket" => format!("tagged {}", args.get("id").and_then(Value::as_str).unwrap_or("?")),
             "move_ticket" => format!(
                 "moved {} to {}",
                 args.get("id").and_then(Value::as_str).unwrap_or("?"),

@@ -120,7 +120,7 @@ pub async fn endpoint(
         }
         "server/discover" => Ok(discover()),
         "ping" if !stateless => Ok(json!({})),
-        "tools/list" => tools_list(&state, &upstream, &call).await,
+        "tools/list" => tools_list(&state, &upstream, &call, stateless).await,
         "tools/call" => {
             let mirrored = stateless.then_some(&headers);
             tools_call(&state, &upstream, &call, &message, &bytes, mirrored).await
@@ -356,14 +356,21 @@ fn discover() -> Value {
     })
 }
 
+/// The tools this caller may call; under 2026-07-28 (`stateless`) without those
+/// whose `x-mcp-header` markers are invalid ([`params`]).
 async fn tools_list(
     state: &AppState,
     upstream: &Arc<UpstreamRuntime>,
     call: &AgentCall,
+    stateless: bool,
 ) -> Result<Value, Value> {
     let snapshot = pins::snapshot(state, upstream).await.map_err(|e| jsonrpc::from_gateway(&e))?;
-    let visible =
+    let mut visible =
         pins::visible_tools(state, upstream, call, &snapshot).map_err(|e| jsonrpc::from_gateway(&e))?;
+    if let (true, Some(mcp)) = (stateless, upstream.mcp.as_ref()) {
+        let marked = params::ParamHeaders::of_snapshot(mcp, &snapshot);
+        visible.retain(|t| t.get("name").and_then(Value::as_str).is_none_or(|n| marked.invalid(n).is_none()));
+    }
     Ok(json!({"tools": visible}))
 }
 
@@ -419,7 +426,17 @@ async fn tools_call(
     }
     // Before anything is decided: a refused call is not an action.
     if let (Some(headers), Some(mcp)) = (mirrored, upstream.mcp.as_ref()) {
-        params::ParamHeaders::of_snapshot(mcp, &snapshot)
+        let marked = params::ParamHeaders::of_snapshot(mcp, &snapshot);
+        if let Some(why) = marked.invalid(tool) {
+            return Err(jsonrpc::error(
+                jsonrpc::INVALID_PARAMS,
+                &format!(
+                    "unknown tool `{tool}`: its definition is invalid in MCP 2026-07-28 ({why}), so it is not listed"
+                ),
+                None,
+            ));
+        }
+        marked
             .check(tool, headers, &arguments)
             .map_err(|why| jsonrpc::error(jsonrpc::HEADER_MISMATCH, &why, None))?;
     }

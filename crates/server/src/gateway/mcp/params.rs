@@ -62,21 +62,36 @@ struct Marked {
 #[derive(Debug, Default)]
 pub struct ParamHeaders {
     by_tool: HashMap<String, Vec<Marked>>,
+    /// Tools whose markers are invalid, and why: a 2026-07-28 client "MUST
+    /// exclude the invalid tool from the result of `tools/list`", so Warden,
+    /// the upstream's client, leaves them out of what it lists and refuses
+    /// calls of them in that revision.
+    invalid: HashMap<String, String>,
 }
 
 impl ParamHeaders {
     fn of_tools(tools: &[Value]) -> Self {
-        let mut by_tool = HashMap::new();
+        let (mut by_tool, mut invalid) = (HashMap::new(), HashMap::new());
         for tool in tools {
             let Some(name) = tool.get("name").and_then(Value::as_str) else { continue };
             let Some(schema) = tool.get("inputSchema") else { continue };
-            if let Ok(marked) = markers(schema)
-                && !marked.is_empty()
-            {
-                by_tool.insert(name.to_owned(), marked);
+            match markers(schema) {
+                Ok(marked) if marked.is_empty() => {}
+                Ok(marked) => {
+                    by_tool.insert(name.to_owned(), marked);
+                }
+                Err(why) => {
+                    tracing::warn!(tool = name, reason = %why, "MCP 2026-07-28: tool excluded, its `x-mcp-header` markers are invalid");
+                    invalid.insert(name.to_owned(), why);
+                }
             }
         }
-        Self { by_tool }
+        Self { by_tool, invalid }
+    }
+
+    /// Why `tool`'s definition is invalid under 2026-07-28, if it is.
+    pub fn invalid(&self, tool: &str) -> Option<&str> {
+        self.invalid.get(tool).map(String::as_str)
     }
 
     /// The marked parameters of `snapshot`'s tools, worked out once per
@@ -380,7 +395,12 @@ mod tests {
             assert!(markers(&schema).is_err(), "{schema}");
             let p = ParamHeaders::of_tools(&[json!({"name": "t", "inputSchema": schema})]);
             assert!(p.by_tool.is_empty(), "{schema}");
+            assert!(p.invalid("t").is_some_and(|why| why.contains("x-mcp-header")), "{schema}");
         }
+        let valid = ParamHeaders::of_tools(&[
+            json!({"name": "t", "inputSchema": {"properties": {"s": {"type": "string"}}}}),
+        ]);
+        assert_eq!(valid.invalid("t"), None, "no markers is valid");
         // A property named like the keyword, or the keyword as instance data, is no marker.
         let named =
             json!({"properties": {"x-mcp-header": {"type": "string", "default": {"x-mcp-header": "D"}}}});
