@@ -3,14 +3,16 @@
 //! false-positive rate per detector and overall.
 //!
 //! Data (`crates/bench/data/`, see its README): public trajectories converted once —
-//! BFCL v4 multi-turn tool-use (benign, split into train and test by id),
-//! agent-firedrill attack traces with their benign twins, and AgentThreatBench's
-//! data-exfiltration cases — plus attacks and benign variation generated here.
+//! BFCL v4 multi-turn tool-use and τ²-bench's retail and airline tasks (benign, split
+//! into train and test by id), agent-firedrill attack traces with their benign twins,
+//! and AgentThreatBench's data-exfiltration cases — plus attacks and benign variation
+//! generated here.
 //!
 //! Protocol, fixed by `--seed`:
 //! 1. Every test case gets `--replicas` fresh agents. Each learns for three days from
 //!    its persona's *training* traffic only: for a BFCL role, the train-split
-//!    trajectories' calls to the role's APIs; for the other personas, sessions drawn
+//!    trajectories' calls to the role's APIs; for a τ²-bench domain, that domain's
+//!    train-split trajectories; for the other personas, sessions drawn
 //!    from a profile written here from the persona's tool inventory (never from the
 //!    test traces). All agents' training events are replayed in time order.
 //! 2. On day four each agent runs one normal task, then the test case in the same
@@ -394,7 +396,8 @@ fn instantiate(rng: &mut Rng, tool: &Tool, offset_ms: i64) -> Step {
 
 /// Where training traffic for a persona comes from.
 enum Source<'a> {
-    /// Train-split BFCL trajectories, restricted to the role's APIs.
+    /// Train-split trajectories of the persona's role: BFCL ones restricted to the
+    /// role's APIs, or a τ²-bench domain's.
     Pool(Vec<Vec<Step>>),
     /// A profile's tasks.
     Profile(&'a [&'a [Tool]]),
@@ -404,21 +407,31 @@ fn bfcl_apis(persona: &str) -> Vec<String> {
     persona.strip_prefix("bfcl:").map(|r| r.split('+').map(|a| format!("{a}.")).collect()).unwrap_or_default()
 }
 
+/// The steps of `t` that are the pooled persona's own work: for a BFCL role, the calls
+/// to its APIs in any BFCL trajectory; for a τ²-bench domain (`tau2:retail`), every
+/// call of that domain's trajectories.
+fn role_steps<'t>(persona: &str, t: &'t Trajectory) -> Vec<&'t Step> {
+    if persona.starts_with("bfcl:") {
+        if !t.source.starts_with("bfcl") {
+            return Vec::new();
+        }
+        let apis = bfcl_apis(persona);
+        t.steps.iter().filter(|s| apis.iter().any(|a| s.intent.starts_with(a))).collect()
+    } else if t.persona == persona {
+        t.steps.iter().collect()
+    } else {
+        Vec::new()
+    }
+}
+
 fn training_source<'a>(persona: &str, trajectories: &[Trajectory]) -> Source<'a> {
     if let Some((_, tasks, _)) = PROFILES.iter().find(|(p, _, _)| *p == persona) {
         return Source::Profile(tasks);
     }
-    let apis = bfcl_apis(persona);
     let pool = trajectories
         .iter()
-        .filter(|t| t.train && t.source.starts_with("bfcl"))
-        .map(|t| {
-            t.steps
-                .iter()
-                .filter(|s| apis.iter().any(|a| s.intent.starts_with(a)))
-                .cloned()
-                .collect::<Vec<_>>()
-        })
+        .filter(|t| t.train)
+        .map(|t| role_steps(persona, t).into_iter().cloned().collect::<Vec<_>>())
         .filter(|s: &Vec<Step>| !s.is_empty())
         .collect();
     Source::Pool(pool)
@@ -661,14 +674,10 @@ fn new_tool(rng: &mut Rng, persona: &str, trajectories: &[Trajectory], source: &
         }
         Source::Pool(pool) => {
             let known: BTreeSet<&str> = pool.iter().flatten().map(|s| s.intent.as_str()).collect();
-            let apis = bfcl_apis(persona);
             let unseen: Vec<&Step> = trajectories
                 .iter()
-                .filter(|t| t.source.starts_with("bfcl"))
-                .flat_map(|t| t.steps.iter())
-                .filter(|s| {
-                    apis.iter().any(|a| s.intent.starts_with(a)) && !known.contains(s.intent.as_str())
-                })
+                .flat_map(|t| role_steps(persona, t))
+                .filter(|s| !known.contains(s.intent.as_str()))
                 .collect();
             unseen.get(rng.below(unseen.len())).map(|s| (*s).clone())
         }
@@ -972,7 +981,37 @@ fn surge(engine: &Engine, rng: &mut Rng, replica: usize, split: Split) -> Vec<Ro
 
 #[cfg(test)]
 mod tests {
-    use super::fresh_destination;
+    use super::split::{persona_unit, splits, unit_of};
+    use super::{DATA, Label, Source, Split, fresh_destination, parse, training_source};
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn tau2_domains_train_on_their_own_train_split_and_hold_out_the_rest() {
+        let trajectories = parse(DATA).expect("the data parses");
+        let tau2: Vec<_> = trajectories.iter().filter(|t| t.source.starts_with("tau2")).collect();
+        assert_eq!(tau2.len(), 155, "164 tasks less the 9 with no action");
+        assert!(tau2.iter().all(|t| t.label == Label::Benign && !t.steps.is_empty()));
+        let personas: BTreeSet<String> =
+            trajectories.iter().filter(|t| !t.train).map(|t| t.persona.clone()).collect();
+        let splits = splits(&trajectories, &personas);
+        for persona in ["tau2:retail", "tau2:airline"] {
+            let Source::Pool(pool) = training_source(persona, &trajectories) else {
+                panic!("{persona}: a pool")
+            };
+            let train = tau2.iter().filter(|t| t.train && t.persona == persona).count();
+            assert_eq!(pool.len(), train, "{persona}: trains on its own train split only");
+            assert!(train >= 20, "{persona}: {train} train trajectories");
+            let held: BTreeSet<Split> = tau2
+                .iter()
+                .filter(|t| !t.train && t.persona == persona)
+                .map(|t| splits.of(&unit_of(t)))
+                .collect();
+            assert_eq!(held.len(), 2, "{persona}: held-out units in both dev and test");
+        }
+        let domains: BTreeSet<Split> =
+            ["tau2:retail", "tau2:airline"].iter().map(|p| splits.of(&persona_unit(p))).collect();
+        assert_eq!(domains.len(), 2, "one domain's generated attacks in each split");
+    }
 
     #[test]
     fn a_generated_recipient_looks_like_the_personas_own() {

@@ -30,7 +30,7 @@ pub(super) fn fnv1a(text: &str) -> u64 {
 /// The split of every unit of the data, stratified: within each stratum the units
 /// are ordered by `fnv1a("warden-eval-split:" + unit)` and the first half (rounded
 /// down) is `Dev`, the rest `Test`. A unit is what must not straddle the split: a
-/// BFCL trajectory; a firedrill atomic (its attack trace and its benign twin); an
+/// BFCL or τ²-bench trajectory; a firedrill atomic (its attack trace and its benign twin); an
 /// AgentThreatBench case (its attack and its benign run); a persona (its generated
 /// attacks and fresh profile days).
 pub(super) struct Splits(HashMap<String, Split>);
@@ -60,6 +60,7 @@ pub(super) fn source_name(t: &Trajectory) -> &'static str {
         s if s.starts_with("bfcl") => "bfcl",
         s if s.starts_with("agent-firedrill") => "firedrill",
         s if s.contains("agent_threat_bench") => "agentthreatbench",
+        s if s.starts_with("tau2") => "tau2",
         _ => "data",
     }
 }
@@ -76,7 +77,9 @@ pub(super) fn persona_unit(persona: &str) -> String {
 }
 
 /// Units by stratum: each source's held-out trajectories (AgentThreatBench's cases
-/// with and without an attack apart), profile personas and BFCL roles.
+/// with and without an attack apart, τ²-bench's by domain), profile personas, BFCL
+/// roles and τ²-bench domains. A stratum of its own for each new source keeps every
+/// other unit's split where it was.
 pub(super) fn splits(trajectories: &[Trajectory], personas: &BTreeSet<String>) -> Splits {
     let mut strata: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let with_attack: BTreeSet<String> =
@@ -86,12 +89,17 @@ pub(super) fn splits(trajectories: &[Trajectory], personas: &BTreeSet<String>) -
         let stratum = match source_name(t) {
             "agentthreatbench" if with_attack.contains(&unit) => "agentthreatbench/with-attack".to_owned(),
             "agentthreatbench" => "agentthreatbench/benign-only".to_owned(),
+            "tau2" => format!("tau2/{}", t.persona),
             source => source.to_owned(),
         };
         strata.entry(stratum).or_default().insert(unit);
     }
     for persona in personas {
-        let stratum = if persona.starts_with("bfcl:") { "persona/bfcl" } else { "persona/profile" };
+        let stratum = match persona.split_once(':') {
+            Some(("bfcl", _)) => "persona/bfcl",
+            Some(("tau2", _)) => "persona/tau2",
+            _ => "persona/profile",
+        };
         strata.entry(stratum.to_owned()).or_default().insert(persona_unit(persona));
     }
     Splits::new(strata)
