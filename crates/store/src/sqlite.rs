@@ -124,17 +124,33 @@ impl Drop for Checkpointer {
 /// One sequencing transaction: the leaves, their kept contexts and the budget
 /// they charge, all or nothing.
 fn append_in(conn: &mut Connection, first: u64, leaves: &[NewLeaf]) -> Result<(), StoreError> {
+    let conn: &Connection = conn;
     conn.prepare_cached("BEGIN")?.execute([])?;
-    let result = append_statements(conn, first, leaves)
-        .and_then(|()| conn.prepare_cached("COMMIT")?.execute([]).map(drop).map_err(StoreError::from));
-    if result.is_err() && !conn.is_autocommit() {
-        // Nothing of a failed commit stays; the rollback's own failure would
-        // leave the transaction open, which the next BEGIN reports.
-        if let Err(e) = conn.execute_batch("ROLLBACK") {
+    let mut open = RollbackUnlessCommitted { conn, committed: false };
+    append_statements(conn, first, leaves)?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    open.committed = true;
+    Ok(())
+}
+
+/// Rolls back a transaction begun by hand (cached `BEGIN`) unless it was
+/// committed: on an error and on a panic alike, so nothing of a failed commit
+/// stays and the writer connection is left outside any transaction.
+struct RollbackUnlessCommitted<'c> {
+    conn: &'c Connection,
+    committed: bool,
+}
+
+impl Drop for RollbackUnlessCommitted<'_> {
+    fn drop(&mut self) {
+        if !self.committed
+            && !self.conn.is_autocommit()
+            && let Err(e) = self.conn.execute_batch("ROLLBACK")
+        {
+            // The next BEGIN reports the transaction still open.
             tracing::error!(error = %e, "cannot roll back a failed sequencing commit");
         }
     }
-    result
 }
 
 /// The statements of one sequencing transaction, inside it.

@@ -300,6 +300,25 @@ fn background_leaves_are_committed_alone_or_with_the_next_append_and_survive_shu
     assert_eq!(got, leaves(0, 5).iter().map(|l| l.leaf().to_vec()).collect::<Vec<_>>());
 }
 
+/// A sequencing commit that fails leaves nothing behind and the writer outside
+/// any transaction: the next commit at the right place succeeds.
+#[test]
+fn a_failed_sequencing_commit_is_rolled_back_and_the_next_one_lands() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("warden.db")).unwrap();
+    store.append_leaves(0, &leaves(0, 2)).unwrap();
+    for wrong in [0, 1, 5] {
+        let e = store.append_leaves(wrong, &leaves(wrong, 1)).unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt(_)), "at {wrong}: {e}");
+    }
+    store.append_leaves(2, &leaves(2, 3)).unwrap();
+    assert_eq!(store.sequenced_size().unwrap(), 5);
+    assert_eq!(
+        store.read_leaves(0, 5).unwrap(),
+        leaves(0, 5).iter().map(|l| l.leaf().to_vec()).collect::<Vec<_>>()
+    );
+}
+
 /// After a second with nothing committed, the maintenance thread and the syncer
 /// sleep until woken (while busy they look by themselves and appends do not wake
 /// them): what arrives then is still committed, synced and integrated. Without
