@@ -255,7 +255,7 @@ async fn show(
     // record the read, nothing is shown (fail closed).
     let details = json!({
         "decision_id": capture.decision_id, "agent_id": capture.agent_id,
-        "action_index": capture.log_index, "role": format!("{:?}", operator.0.role).to_lowercase(),
+        "action_index": capture.log_index, "role": operator.0.role,
     });
     let read_index = record(
         &state,

@@ -50,9 +50,10 @@ const SCHEMA_DEPTH_MAX: usize = 32;
 /// One marked parameter of a tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Marked {
-    /// `Mcp-Param-{Name}` as the schema spells it (header names are
-    /// case-insensitive; lookups lower-case it).
+    /// `Mcp-Param-{Name}` as the schema spells it, for messages.
     header: String,
+    /// The same in lower case, as `HeaderMap` looks names up.
+    lookup: String,
     /// Property names from `arguments` to the value.
     path: Vec<String>,
 }
@@ -117,25 +118,30 @@ impl ParamHeaders {
     pub fn check(&self, tool: &str, headers: &HeaderMap, arguments: &Value) -> Result<(), String> {
         let Some(marked) = self.by_tool.get(tool) else { return Ok(()) };
         for m in marked {
-            let name = format!("Mcp-Param-{}", m.header);
-            let at = format!("arguments.{}", m.path.join("."));
+            let name = &m.header;
+            let at = || format!("arguments.{}", m.path.join("."));
             let body = m.path.iter().try_fold(arguments, |v, key| v.get(key)).filter(|v| !v.is_null());
-            let header = headers::single(headers, &name.to_ascii_lowercase())?;
+            let header = headers::single(headers, &m.lookup)?;
             match (header, body) {
                 (None, None) => {}
                 (Some(raw), None) => {
                     return Err(format!(
-                        "the `{name}` header (`{raw}`) has no value to match: `{at}` is absent"
+                        "the `{name}` header (`{raw}`) has no value to match: `{}` is absent",
+                        at()
                     ));
                 }
                 (None, Some(body)) => {
-                    return Err(format!("the `{name}` header is required (the body's `{at}` is `{body}`)"));
+                    return Err(format!(
+                        "the `{name}` header is required (the body's `{}` is `{body}`)",
+                        at()
+                    ));
                 }
                 (Some(raw), Some(body)) => {
-                    let value = headers::decode(&name, raw)?;
+                    let value = headers::decode(name, raw)?;
                     if !agrees(&value, body) {
                         return Err(format!(
-                            "the `{name}` header (`{value}`) does not match the body's `{at}` (`{body}`)"
+                            "the `{name}` header (`{value}`) does not match the body's `{}` (`{body}`)",
+                            at()
                         ));
                     }
                 }
@@ -183,7 +189,7 @@ fn markers(schema: &Value) -> Result<Vec<Marked>, String> {
     }
     let mut seen = HashSet::new();
     for m in &marked {
-        if !seen.insert(m.header.to_ascii_lowercase()) {
+        if !seen.insert(m.lookup.as_str()) {
             return Err(format!("`{MARKER}` `{}` is used twice", m.header));
         }
     }
@@ -207,7 +213,8 @@ fn collect(schema: &Value, path: &mut Vec<String>, out: &mut Vec<Marked>) -> Res
             if !primitive(property.get("type")) {
                 return Err(format!("`{MARKER}` marks `{at}`, which is not an integer, string or boolean"));
             }
-            out.push(Marked { header: header.to_owned(), path: path.clone() });
+            let header = format!("Mcp-Param-{header}");
+            out.push(Marked { lookup: header.to_ascii_lowercase(), header, path: path.clone() });
         }
         collect(property, path, out)?;
         path.pop();
