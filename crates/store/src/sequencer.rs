@@ -374,6 +374,8 @@ pub(crate) fn maintain(sequencer: &Sequencer, mut integrator: Integrator, head: 
     }
     let mut integrated_at = Instant::now();
     let (mut seen, mut active_at) = (sequencer.sequenced.load(Ordering::Acquire), Instant::now());
+    // Awake, and busy until a second passes without a commit.
+    sequencer.maintenance_polling.store(true, Ordering::SeqCst);
     loop {
         let (closed, waited_for, background_due) = match sequencer.queue.lock() {
             Ok(q) => (
@@ -426,7 +428,6 @@ pub(crate) fn maintain(sequencer: &Sequencer, mut integrator: Integrator, head: 
         if busy {
             let look = Instant::now() + Duration::from_millis(MAINTENANCE_POLL_MS);
             wake_at = Some(wake_at.map_or(look, |w| w.min(look)));
-            sequencer.maintenance_polling.store(true, Ordering::SeqCst);
         }
         match wake_at {
             Some(at) => std::thread::park_timeout(at.saturating_duration_since(Instant::now())),
