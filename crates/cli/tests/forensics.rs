@@ -22,7 +22,7 @@ use common::{CliOutput, path_str, warden};
 use gateway::{Gateway, http_agent, start_testkit};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use warden_store::directory::{OperatorRecord, Role};
+use warden_store::directory::Role;
 
 const WAIT: Duration = Duration::from_secs(30);
 const ISSUES: &str = "/proxy/github/repos/acme/web/issues";
@@ -150,26 +150,9 @@ fn check_commitment(g: &Gateway, doc: &Value) -> Value {
     event
 }
 
-/// Adds an operator with `role` straight into the directory (there is no HTTP
-/// route for that); returns its bearer secret.
+/// Adds an operator with `role`; returns its bearer secret.
 fn add_operator(g: &Gateway, id: &str, role: Role) -> String {
-    let secret = format!("wop_forensics-test-{id}");
-    let record = OperatorRecord {
-        id: id.to_owned(),
-        name: id.to_owned(),
-        role,
-        token_sha256: Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect(),
-        created_at: 0,
-        revoked: false,
-    };
-    let db = rusqlite::Connection::open(data_dir(g).join("warden.db")).unwrap();
-    db.busy_timeout(Duration::from_secs(10)).unwrap();
-    db.execute(
-        "INSERT INTO operators (id, token_sha256, doc) VALUES (?1, ?2, ?3)",
-        rusqlite::params![record.id, record.token_sha256, serde_json::to_string(&record).unwrap()],
-    )
-    .unwrap();
-    secret
+    common::add_operator(&data_dir(g), id, role)
 }
 
 fn forensics_db(g: &Gateway) -> rusqlite::Connection {

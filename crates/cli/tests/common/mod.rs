@@ -758,3 +758,27 @@ fn listening_address(line: &str) -> Option<String> {
 mod tiles;
 #[allow(unused_imports)] // each test binary uses a different subset
 pub use tiles::{HttpTiles, bundle_path, parse_bundle, tile_path};
+
+/// Adds an operator credential with `role` straight into the directory of the
+/// data directory `data` (there is no HTTP route for that); returns its bearer
+/// secret.
+pub fn add_operator(data: &Path, id: &str, role: warden_store::directory::Role) -> String {
+    use sha2::{Digest, Sha256};
+    let secret = format!("wop_test-{id}");
+    let record = warden_store::directory::OperatorRecord {
+        id: id.to_owned(),
+        name: id.to_owned(),
+        role,
+        token_sha256: Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect(),
+        created_at: 0,
+        revoked: false,
+    };
+    let db = rusqlite::Connection::open(data.join("warden.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db.execute(
+        "INSERT INTO operators (id, token_sha256, doc) VALUES (?1, ?2, ?3)",
+        rusqlite::params![record.id, record.token_sha256, serde_json::to_string(&record).unwrap()],
+    )
+    .unwrap();
+    secret
+}

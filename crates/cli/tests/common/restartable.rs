@@ -11,8 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use warden_store::directory::{OperatorRecord, Role};
+use warden_store::directory::Role;
 
 use super::common::WARDEN;
 use super::gateway::http_agent;
@@ -233,26 +232,10 @@ impl Warden {
         self.entries_from(0).len() as u64
     }
 
-    /// Adds an operator credential with `role` straight into the directory (there is
-    /// no HTTP route for that yet); returns its bearer secret.
+    /// Adds an operator credential with `role` straight into the directory; returns
+    /// its bearer secret.
     pub fn add_operator(&self, id: &str, role: Role) -> String {
-        let secret = format!("wop_behavior-test-{id}");
-        let record = OperatorRecord {
-            id: id.to_owned(),
-            name: id.to_owned(),
-            role,
-            token_sha256: Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect(),
-            created_at: 0,
-            revoked: false,
-        };
-        let db = rusqlite::Connection::open(self.data().join("warden.db")).unwrap();
-        db.busy_timeout(Duration::from_secs(10)).unwrap();
-        db.execute(
-            "INSERT INTO operators (id, token_sha256, doc) VALUES (?1, ?2, ?3)",
-            rusqlite::params![record.id, record.token_sha256, serde_json::to_string(&record).unwrap()],
-        )
-        .unwrap();
-        secret
+        super::common::add_operator(&self.data(), id, role)
     }
 }
 
