@@ -37,7 +37,7 @@ mod report;
 mod split;
 mod training;
 
-use report::{headline, report};
+use report::{blind_sends, headline, report};
 use split::{Split, persona_unit, source_name, splits, unit_of};
 use training::{PROFILES, Source, instantiate, role_steps, session, training_source};
 
@@ -59,8 +59,8 @@ pub struct Args {
     /// is printed so the choice can be judged).
     #[arg(long, default_value_t = 0.6)]
     threshold: f32,
-    /// RNG seed for training traffic, schedules and generated cases.
-    #[arg(long, default_value_t = 0xE7A1)]
+    /// RNG seed for training traffic, schedules and generated cases, decimal or `0x` hex.
+    #[arg(long, default_value = "0xE7A1", value_parser = parse_seed)]
     seed: u64,
     /// Print every missed attack and every false positive of the dev split with its
     /// findings (what development looks at).
@@ -76,6 +76,15 @@ pub struct Args {
     /// (the benign cases near the threshold are what a weight change would tip).
     #[arg(long)]
     near: Option<f32>,
+}
+
+/// A seed as the report prints it (`0xe7a1`) or in decimal (`59297`).
+fn parse_seed(text: &str) -> Result<u64, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|e| format!("`{text}` is not a seed (a decimal or 0x-hex u64): {e}"))
 }
 
 #[derive(Debug, Clone)]
@@ -505,6 +514,10 @@ struct RunResult {
     max_risk: f32,
     fired: BTreeSet<Detector>,
     findings: Vec<String>,
+    /// The case's steps hold a send (an action with a destination that is not
+    /// read-only) to a destination that neither this agent nor any agent of its
+    /// fleet met in training: what every `send-new-recipient` attack consists of.
+    blind_send: bool,
 }
 
 fn observe(engine: &Engine, agent: &str, call: &Call) -> warden_behavior::Outcome {
@@ -561,6 +574,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             rows.extend(surge(&engine, &mut rng, replica, split));
         }
     }
+    // The floor table rests on this: every lone send is one to a destination no agent met.
+    let unmarked =
+        rows.iter().filter(|r| r.group.starts_with("generated/send-new-recipient") && !r.result.blind_send);
+    anyhow::ensure!(unmarked.count() == 0, "a lone-send attack was not seen as a send to a new destination");
     let count = |split: Split| cases.iter().filter(|c| c.split == split).count();
     println!(
         "{} cases ({} dev, {} test) from {} trajectories in the data, {} replicas, seed {:#x}",
@@ -574,6 +591,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for split in [Split::Dev, Split::Test] {
         if split == Split::Dev || !args.dev_only {
             report(&args, &rows, split);
+            blind_sends(&args, &rows, split);
         }
     }
     if !args.dev_only {
@@ -593,6 +611,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// One replica of one case: its group, label, split and what it produced.
 struct Row {
     group: String,
+    persona: String,
     label: Label,
     split: Split,
     result: RunResult,
@@ -637,6 +656,13 @@ fn replay(
     let config = Config { learning_events_min: 150, learning_ms_min: 2 * DAY_MS, ..Config::default() };
     let engine = Engine::new(config, Arc::new(SystemClock)).map_err(|e| anyhow::anyhow!("{e}"))?;
     train.sort_by_key(|c| c.at_ms);
+    let fleet_destinations: BTreeSet<&str> =
+        train.iter().flat_map(|c| c.step.destinations.iter().map(String::as_str)).collect();
+    let taxonomy = Taxonomy::default();
+    let is_send = |intent: &str| {
+        let families = taxonomy.classify(Target::Intent, intent);
+        !families.has(Family::ReadOnly) || families.has(Family::Mutating)
+    };
     for call in &train {
         if let Some(agent) = agents.get(call.run) {
             observe(&engine, agent, call);
@@ -654,6 +680,8 @@ fn replay(
         let (Some(agent), Some(result)) = (agents.get(call.run), results.get_mut(call.run)) else { continue };
         let outcome = observe(&engine, agent, call);
         if call.probe {
+            result.blind_send |= is_send(&call.step.intent)
+                && call.step.destinations.iter().any(|d| !fleet_destinations.contains(d.as_str()));
             result.max_risk = result.max_risk.max(outcome.session_risk);
             for f in outcome.findings.iter().filter(|f| f.score > 0.0) {
                 result.fired.insert(f.detector());
@@ -672,7 +700,13 @@ fn replay(
                 ),
             ));
         }
-        rows.push(Row { group: case.group.clone(), label: case.label, split: case.split, result });
+        rows.push(Row {
+            group: case.group.clone(),
+            persona: case.persona.clone(),
+            label: case.label,
+            split: case.split,
+            result,
+        });
     }
     Ok(engine)
 }
@@ -713,7 +747,13 @@ fn surge(engine: &Engine, rng: &mut Rng, replica: usize, split: Split) -> Vec<Ro
             }
         }
         engine.reset_breaker(class);
-        out.push(Row { group: "generated/fleet-surge".to_owned(), label, split, result });
+        out.push(Row {
+            group: "generated/fleet-surge".to_owned(),
+            persona: "fleet".to_owned(),
+            label,
+            split,
+            result,
+        });
     }
     out
 }
@@ -754,6 +794,9 @@ mod tests {
 
     #[test]
     fn a_generated_recipient_looks_like_the_personas_own() {
+        assert_eq!(super::parse_seed("0xE7A1"), Ok(0xE7A1));
+        assert_eq!(super::parse_seed("59297"), Ok(0xE7A1));
+        assert!(super::parse_seed("0xZZ").is_err_and(|e| e.contains("0xZZ")));
         assert_eq!(fresh_destination("user:USR005", 4812), "user:USR4812");
         assert_eq!(fresh_destination("user:vehicleguru", 7), "user:vehicleguru7");
         assert_eq!(fresh_destination("email:customer12.example", 7), "email:drop7.example");

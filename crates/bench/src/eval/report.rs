@@ -90,3 +90,54 @@ pub(super) fn headline(args: &Args, rows: &[Row]) {
     println!("\n{}", line(Split::Dev));
     println!("**held-out {}** (threshold {}, seed {:#x})", line(Split::Test), args.threshold, args.seed);
 }
+
+/// The attacks that are one send to a recipient nobody in the fleet met, beside the
+/// benign runs of the same personas that make such a send: the floor of what
+/// behavior alone can tell apart, per persona.
+pub(super) fn blind_sends(args: &Args, rows: &[Row], split: Split) {
+    let rows: Vec<&Row> = rows.iter().filter(|r| r.split == split).collect();
+    let flagged = |r: &RunResult| r.max_risk >= args.threshold;
+    let lone_send = |r: &Row| r.group.starts_with("generated/send-new-recipient");
+    let benign: Vec<&Row> = rows.iter().copied().filter(|r| r.label == Label::Benign).collect();
+    let blind: Vec<&Row> = benign.iter().copied().filter(|r| r.result.blind_send).collect();
+    println!("\n### {}: sends to a destination no agent of the fleet met in training\n", split.name());
+    println!(
+        "Benign runs with such a send: {} ({} of them flagged). Flagging every such send \
+         would flag {:.1} % of benign runs.\n",
+        ratio((blind.len(), benign.len())),
+        blind.iter().filter(|r| flagged(&r.result)).count(),
+        pct((blind.len(), benign.len()))
+    );
+    let mut personas: BTreeMap<&str, [usize; 5]> = BTreeMap::new();
+    for row in rows.iter().filter(|r| lone_send(r)) {
+        let entry = personas.entry(row.persona.as_str()).or_default();
+        entry[0] += 1;
+        entry[1] += usize::from(flagged(&row.result));
+    }
+    for row in &benign {
+        if let Some(entry) = personas.get_mut(row.persona.as_str()) {
+            entry[2] += 1;
+            entry[3] += usize::from(row.result.blind_send);
+            entry[4] += usize::from(row.result.blind_send && flagged(&row.result));
+        }
+    }
+    // Lone sends of personas whose own benign runs also send to destinations no agent
+    // met: flagging them is flagging what those personas' benign work does.
+    let attacks = rows.iter().filter(|r| r.label == Label::Attack).count();
+    let open: usize = personas.values().filter(|p| p[3] > 0).map(|p| p[0]).sum();
+    println!(
+        "Lone-send attacks of personas whose benign runs also make such sends: {open} of {attacks} \
+         attack runs; with them missed, detection is at most {}.\n",
+        ratio((attacks - open, attacks))
+    );
+    println!(
+        "| persona | lone-send attacks flagged | benign runs | benign runs with such a send | of them flagged |"
+    );
+    println!("|---|---|---|---|---|");
+    for (persona, [attacks, caught, runs, blind, blind_flagged]) in personas {
+        println!(
+            "| {persona} | {caught}/{attacks} | {runs} | {blind} ({:.0} %) | {blind_flagged} |",
+            pct((blind, runs))
+        );
+    }
+}
