@@ -27,7 +27,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use anyhow::Context;
 use warden_behavior::{Config, Detector, Engine, Family, Observation, Target, Taxonomy};
 use warden_core::SystemClock;
 
@@ -72,6 +71,11 @@ pub struct Args {
     /// Print the dev split only: what development looks at.
     #[arg(long)]
     dev_only: bool,
+    /// More trajectories, in the format of `crates/bench/data/trajectories.jsonl`
+    /// (see its README), added to the built-in ones: for example a set converted for
+    /// an independent check. A persona of its own needs `train` trajectories too.
+    #[arg(long, value_name = "FILE")]
+    data: Option<std::path::PathBuf>,
     /// Print every dev case whose session risk is at least this, with its findings
     /// (the benign cases near the threshold are what a weight change would tip).
     #[arg(long)]
@@ -128,45 +132,123 @@ struct Case {
     split: Split,
 }
 
-/// Which half of the labelled data a case belongs to: weights, rules and the flag
-/// threshold are developed against `Dev` only; `Test` is the held-out figure.
-fn parse(data: &str) -> anyhow::Result<Vec<Trajectory>> {
+/// The trajectories of a JSONL text, one object a line (blank lines skipped), read
+/// strictly: a line that is not a trajectory is an error naming the line and the field.
+fn parse(data: &str) -> Result<Vec<Trajectory>, String> {
     data.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).context("a trajectory line")?;
-            let text = |key: &str| v.get(key).and_then(|x| x.as_str()).unwrap_or_default().to_owned();
-            let steps = v
-                .get("steps")
-                .and_then(|s| s.as_array())
-                .map(|steps| steps.iter().map(parse_step).collect())
-                .unwrap_or_default();
-            Ok(Trajectory {
-                source: text("source"),
-                id: text("id"),
-                label: if text("label") == "attack" { Label::Attack } else { Label::Benign },
-                persona: text("persona"),
-                train: text("split") == "train",
-                steps,
-            })
-        })
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| parse_line(line).map_err(|e| format!("line {}: {e}", i + 1)))
         .collect()
 }
 
-fn parse_step(s: &serde_json::Value) -> Step {
-    let text = |key: &str| s.get(key).and_then(|x| x.as_str()).unwrap_or_default().to_owned();
-    Step {
-        intent: text("intent"),
-        resource: text("resource"),
-        class: text("class"),
-        destinations: s
-            .get("dest")
-            .and_then(|d| d.as_array())
-            .map(|d| d.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default(),
-        governance: s.get("gov").and_then(|g| g.as_bool()).unwrap_or(false),
-        offset_ms: (s.get("t").and_then(|t| t.as_f64()).unwrap_or(0.0) * 1000.0) as i64,
+fn parse_line(line: &str) -> Result<Trajectory, String> {
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let text = |key: &str| match v.get(key) {
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        Some(_) => Err(format!("field `{key}` must be a non-empty string")),
+        None => Err(format!("field `{key}` is missing")),
+    };
+    let label = match text("label")?.as_str() {
+        "benign" => Label::Benign,
+        "attack" => Label::Attack,
+        other => return Err(format!("field `label` must be `benign` or `attack`, not `{other}`")),
+    };
+    let train = match text("split")?.as_str() {
+        "train" => true,
+        "test" => false,
+        other => return Err(format!("field `split` must be `train` or `test`, not `{other}`")),
+    };
+    if train && label == Label::Attack {
+        return Err("an `attack` cannot be in the `train` split: agents learn from benign work only".into());
     }
+    let steps = match v.get("steps") {
+        Some(serde_json::Value::Array(steps)) if !steps.is_empty() => steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| parse_step(s).map_err(|e| format!("steps[{i}]: {e}")))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err("field `steps` must be a non-empty array".into()),
+        None => return Err("field `steps` is missing".into()),
+    };
+    Ok(Trajectory {
+        source: text("source")?,
+        id: text("id")?,
+        label,
+        persona: text("persona")?,
+        train,
+        steps,
+    })
+}
+
+fn parse_step(s: &serde_json::Value) -> Result<Step, String> {
+    let field = |key: &str, required: bool| match s.get(key) {
+        Some(serde_json::Value::String(x)) if !(required && x.trim().is_empty()) => Ok(x.clone()),
+        None if !required => Ok(String::new()),
+        _ => Err(format!("field `{key}` must be a {}string", if required { "non-empty " } else { "" })),
+    };
+    let destinations = match s.get("dest") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(d)) => d
+            .iter()
+            .map(|x| x.as_str().filter(|x| !x.is_empty()).map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or("field `dest` must be an array of non-empty strings")?,
+        Some(_) => return Err("field `dest` must be an array of non-empty strings".into()),
+    };
+    let governance = match s.get("gov") {
+        None => false,
+        Some(g) => g.as_bool().ok_or("field `gov` must be true or false")?,
+    };
+    let seconds = match s.get("t") {
+        None => 0.0,
+        Some(t) => t
+            .as_f64()
+            .filter(|t| t.is_finite() && (0.0..=DAY_MS as f64 / 1000.0).contains(t))
+            .ok_or("field `t` must be the seconds since the trajectory's start, a number from 0 to 86400")?,
+    };
+    Ok(Step {
+        intent: field("intent", true)?,
+        resource: field("resource", false)?,
+        class: field("class", false)?,
+        destinations,
+        governance,
+        offset_ms: (seconds * 1000.0) as i64,
+    })
+}
+
+/// The built-in trajectories and those of `--data`: ids unique per source, and every
+/// persona with held-out work has training work (or a profile) to learn from.
+fn load(args: &Args) -> Result<Vec<Trajectory>, String> {
+    let mut trajectories = parse(DATA).map_err(|e| format!("the built-in data, {e}"))?;
+    if let Some(path) = &args.data {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("--data {}: {e}", path.display()))?;
+        let extra = parse(&text).map_err(|e| format!("--data {}, {e}", path.display()))?;
+        if extra.is_empty() {
+            return Err(format!("--data {}: holds no trajectory", path.display()));
+        }
+        trajectories.extend(extra);
+    }
+    let mut seen = BTreeSet::new();
+    for t in &trajectories {
+        if !seen.insert((t.source.as_str(), t.id.as_str(), t.label)) {
+            return Err(format!(
+                "trajectory `{}` of source `{}` appears twice with label {:?}",
+                t.id, t.source, t.label
+            ));
+        }
+    }
+    for t in trajectories.iter().filter(|t| !t.train) {
+        if let Source::Pool(pool) = training_source(&t.persona, &trajectories)
+            && pool.is_empty()
+        {
+            return Err(format!(
+                "persona `{}` (trajectory `{}`) has no `train` trajectory to learn from",
+                t.persona, t.id
+            ));
+        }
+    }
+    Ok(trajectories)
 }
 
 /// The resource class, by the same rules as `data/convert.py` (an operator's table).
@@ -422,8 +504,10 @@ fn new_tool(rng: &mut Rng, persona: &str, trajectories: &[Trajectory], source: &
         }
         Source::Pool(pool) => {
             let known: BTreeSet<&str> = pool.iter().flatten().map(|s| s.intent.as_str()).collect();
+            // From benign work only: a tool of an attack trace is not a benign new tool.
             let unseen: Vec<&Step> = trajectories
                 .iter()
+                .filter(|t| t.label == Label::Benign)
                 .flat_map(|t| role_steps(persona, t))
                 .filter(|s| !known.contains(s.intent.as_str()))
                 .collect();
@@ -558,7 +642,13 @@ fn training(rng: &mut Rng, run: usize, source: &Source<'_>, calls: &mut Vec<Call
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let trajectories = parse(DATA)?;
+    let trajectories = match load(&args) {
+        Ok(trajectories) => trajectories,
+        Err(e) => {
+            eprintln!("warden-bench eval: {e}");
+            std::process::exit(2);
+        }
+    };
     let mut rng = Rng(args.seed);
     let cases = cases(&mut rng, &trajectories);
     let sources: HashMap<&str, Source<'_>> =
@@ -793,10 +883,67 @@ mod tests {
     }
 
     #[test]
-    fn a_generated_recipient_looks_like_the_personas_own() {
+    fn a_seed_is_read_in_decimal_or_in_the_hex_the_report_prints() {
         assert_eq!(super::parse_seed("0xE7A1"), Ok(0xE7A1));
         assert_eq!(super::parse_seed("59297"), Ok(0xE7A1));
         assert!(super::parse_seed("0xZZ").is_err_and(|e| e.contains("0xZZ")));
+    }
+
+    const GOOD: &str = r#"{"source":"x","id":"a1","label":"benign","persona":"p","split":"train","steps":[{"intent":"mail.send","resource":"mail:out","class":"prod/x","dest":["email:a.example"],"gov":false,"t":0}]}"#;
+
+    #[test]
+    fn a_line_that_is_not_a_trajectory_is_refused_naming_the_line_and_the_field() {
+        assert_eq!(parse(GOOD).map(|t| t.len()), Ok(1));
+        let bad = |from: &str, to: &str| parse(&format!("\n{}", GOOD.replacen(from, to, 1))).unwrap_err();
+        assert!(bad(r#""label":"benign""#, r#""label":"evil""#).starts_with("line 2: field `label`"));
+        assert!(bad(r#""split":"train""#, r#""split":"dev""#).contains("field `split`"));
+        assert!(bad(r#""label":"benign""#, r#""label":"attack""#).contains("`train` split"));
+        assert!(bad(r#""id":"a1""#, r#""id":" ""#).contains("field `id` must be a non-empty string"));
+        assert!(bad(r#""persona":"p","#, "").contains("field `persona` is missing"));
+        assert!(bad(r#""intent":"mail.send""#, r#""intent":" ""#).contains("steps[0]: field `intent`"));
+        assert!(bad(r#"["email:a.example"]"#, "[3]").contains("steps[0]: field `dest`"));
+        assert!(bad(r#""gov":false"#, r#""gov":"no""#).contains("field `gov`"));
+        assert!(bad(r#""t":0"#, r#""t":-1"#).contains("field `t`"));
+        assert!(
+            bad(r#""steps":[{"#, r#""steps":[],"x":[{"#).contains("field `steps` must be a non-empty array")
+        );
+        assert!(bad("{", "[").starts_with("line 2: not JSON"));
+    }
+
+    #[test]
+    fn more_data_adds_personas_that_bring_their_own_training_work() {
+        let dir = std::env::temp_dir().join(format!("warden-eval-data-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("extra.jsonl");
+        let held_out =
+            GOOD.replace(r#""id":"a1""#, r#""id":"a2""#).replace(r#""split":"train""#, r#""split":"test""#);
+        let args = |path: &std::path::Path| super::Args {
+            replicas: 1,
+            threshold: 0.6,
+            seed: 1,
+            verbose: false,
+            verbose_test: false,
+            dev_only: false,
+            data: Some(path.to_owned()),
+            near: None,
+        };
+        std::fs::write(&file, format!("{GOOD}\n{held_out}\n")).expect("write");
+        let built_in = parse(DATA).expect("the data parses").len();
+        assert_eq!(super::load(&args(&file)).map(|t| t.len()), Ok(built_in + 2));
+        std::fs::write(&file, format!("{held_out}\n")).expect("write");
+        let e = super::load(&args(&file)).unwrap_err();
+        assert!(e.contains("persona `p`") && e.contains("no `train` trajectory"), "{e}");
+        std::fs::write(&file, format!("{GOOD}\n{GOOD}\n")).expect("write");
+        assert!(super::load(&args(&file)).unwrap_err().contains("appears twice"));
+        std::fs::write(&file, "\n").expect("write");
+        assert!(super::load(&args(&file)).unwrap_err().contains("holds no trajectory"));
+        let missing = dir.join("missing.jsonl");
+        assert!(super::load(&args(&missing)).unwrap_err().starts_with("--data "));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_generated_recipient_looks_like_the_personas_own() {
         assert_eq!(fresh_destination("user:USR005", 4812), "user:USR4812");
         assert_eq!(fresh_destination("user:vehicleguru", 7), "user:vehicleguru7");
         assert_eq!(fresh_destination("email:customer12.example", 7), "email:drop7.example");

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::training::PROFILES;
 use super::{Label, Trajectory};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -95,10 +96,13 @@ pub(super) fn splits(trajectories: &[Trajectory], personas: &BTreeSet<String>) -
         strata.entry(stratum).or_default().insert(unit);
     }
     for persona in personas {
+        // A persona only `--data` brings is a stratum of its own, so adding data never
+        // moves a built-in persona between the splits.
         let stratum = match persona.split_once(':') {
             Some(("bfcl", _)) => "persona/bfcl",
             Some(("tau2", _)) => "persona/tau2",
-            _ => "persona/profile",
+            _ if PROFILES.iter().any(|(p, _, _)| p == persona) => "persona/profile",
+            _ => "persona/data",
         };
         strata.entry(stratum.to_owned()).or_default().insert(persona_unit(persona));
     }
