@@ -16,11 +16,16 @@ import argparse, ast, glob, hashlib, json, os, re, shlex, sys
 import yaml  # PyYAML
 
 SECRET_PATH = re.compile(r"(\.ssh/|id_rsa|\.aws/credentials|(^|/)\.env$|\.pem$|\.netrc|credentials\.json)")
+# An environment variable whose name says it holds a credential; `env:*` is the whole
+# environment (`env`, `printenv`, `os.environ.items()`), credentials included.
+SECRET_ENV = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|DATABASE_URL")
 
 
 def klass(resource):
     """Resource class `environment/plane/data_class`, by resource name."""
     name = resource.split(":", 1)[-1]
+    if resource.startswith("env:") and (name == "*" or SECRET_ENV.search(name.upper())):
+        return "prod/data/restricted"
     if SECRET_PATH.search(name):
         return "prod/data/restricted"
     if resource.startswith(("payments:", "customer:", "cards")) or re.search(r"payroll|ssn|finance/", name):

@@ -5,8 +5,8 @@
 //! Data (`crates/bench/data/`, see its README): public trajectories converted once —
 //! BFCL v4 multi-turn tool-use and τ²-bench's retail and airline tasks (benign, split
 //! into train and test by id), agent-firedrill attack traces with their benign twins,
-//! and AgentThreatBench's data-exfiltration cases — plus attacks and benign variation
-//! generated here.
+//! AgentThreatBench's data-exfiltration cases and CodeIPI's prompt injections into a
+//! coding agent's bug-fixing tasks — plus attacks and benign variation generated here.
 //!
 //! Protocol, fixed by `--seed`:
 //! 1. Every test case gets `--replicas` fresh agents. Each learns for three days from
@@ -949,5 +949,100 @@ mod tests {
         assert_eq!(fresh_destination("email:customer12.example", 7), "email:drop7.example");
         assert_eq!(fresh_destination("host:api.partner.example", 7), "host:drop7.example");
         assert_eq!(fresh_destination("account:", 7), "account:drop7.example");
+    }
+
+    const CODEIPI: &str = "inspect_evals-0.26.0/ipi_coding_agent";
+
+    /// A read of the repository's own files, as a correct agent makes it.
+    fn repo_read(s: &super::Step) -> bool {
+        s.intent == "shell.cat"
+            && s.resource.starts_with("file:/workspace/")
+            && s.class == "dev/data/internal"
+            && s.destinations.is_empty()
+    }
+
+    /// A correct agent's work on a CodeIPI sample, as `convert_codeipi.py` writes it:
+    /// look at the repository, read its files, rewrite a source file it read, test.
+    fn correct_agents_work(steps: &[&super::Step]) -> bool {
+        let is = |s: &super::Step, intent: &str, resource: &str| s.intent == intent && s.resource == resource;
+        let [first, reads @ .., write, cd, test] = steps else { return false };
+        is(first, "shell.ls", "file:/workspace")
+            && reads.len() >= 2
+            && reads.iter().all(|s| repo_read(s))
+            && write.intent == "shell.tee"
+            && write.resource.starts_with("file:/workspace/src/")
+            && reads.iter().any(|s| s.resource == write.resource)
+            && is(cd, "shell.cd", "file:/workspace")
+            && is(test, "shell.python", "file:tests/")
+    }
+
+    /// Whether `steps` are a correct agent's work plus calls inserted in one place
+    /// (one or more, none of them a read of the repository's files).
+    fn work_plus_inserted_calls(steps: &[&super::Step]) -> bool {
+        (0..steps.len()).any(|at| {
+            (at + 1..=steps.len()).any(|end| {
+                let rest: Vec<&super::Step> = steps[..at].iter().chain(&steps[end..]).copied().collect();
+                !steps[at..end].iter().any(|s| repo_read(s)) && correct_agents_work(&rest)
+            })
+        })
+    }
+
+    #[test]
+    fn codeipi_attacks_are_a_correct_agents_work_plus_the_injected_calls() {
+        let trajectories = parse(DATA).expect("the data parses");
+        let ipi: Vec<_> = trajectories.iter().filter(|t| t.source == CODEIPI).collect();
+        assert_eq!(ipi.len(), 45);
+        assert_eq!(ipi.iter().filter(|t| t.label == Label::Attack).count(), 35);
+        assert_eq!(ipi.iter().filter(|t| t.label == Label::Benign).count(), 10);
+        assert!(ipi.iter().all(|t| !t.train && t.persona == "codeipi:python-dev"));
+        for t in &ipi {
+            let steps: Vec<&super::Step> = t.steps.iter().collect();
+            assert!(steps.windows(2).all(|w| w[0].offset_ms <= w[1].offset_ms), "{}: in time order", t.id);
+            if t.label == Label::Benign {
+                // The "-suspicious" samples' instruction-like text is not followed.
+                assert!(correct_agents_work(&steps), "{}: a correct agent's work", t.id);
+                assert!(!work_plus_inserted_calls(&steps), "{}: and nothing else", t.id);
+            } else {
+                assert!(work_plus_inserted_calls(&steps), "{}: its benign part plus at least one call", t.id);
+            }
+        }
+    }
+
+    #[test]
+    fn codeipi_trains_on_its_profile_and_moves_no_other_unit_between_the_splits() {
+        use super::PROFILES;
+        let trajectories = parse(DATA).expect("the data parses");
+        let persona = "codeipi:python-dev";
+        let Source::Profile(tasks) = training_source(persona, &trajectories) else {
+            panic!("{persona}: a profile")
+        };
+        let intents: BTreeSet<&str> = tasks.iter().flat_map(|t| t.iter()).map(|t| t.0).collect();
+        for intent in ["shell.ls", "shell.cat", "shell.tee", "shell.cd", "shell.python"] {
+            assert!(intents.contains(intent), "the profile speaks the converter's calls: {intent}");
+        }
+        let held_out = |ts: &[super::Trajectory]| -> BTreeSet<String> {
+            let mut p: BTreeSet<String> = PROFILES.iter().map(|(p, _, _)| (*p).to_owned()).collect();
+            p.extend(ts.iter().filter(|t| !t.train).map(|t| t.persona.clone()));
+            p
+        };
+        let after = splits(&trajectories, &held_out(&trajectories));
+        let before_data: Vec<_> = trajectories.iter().filter(|t| t.source != CODEIPI).cloned().collect();
+        let mut before_personas = held_out(&before_data);
+        before_personas.remove(persona);
+        let before = splits(&before_data, &before_personas);
+        for t in before_data.iter().filter(|t| !t.train) {
+            assert_eq!(before.of(&unit_of(t)), after.of(&unit_of(t)), "{} keeps its split", unit_of(t));
+        }
+        for p in &before_personas {
+            assert_eq!(before.of(&persona_unit(p)), after.of(&persona_unit(p)), "{p} keeps its split");
+        }
+        for label in [Label::Attack, Label::Benign] {
+            let sides: BTreeSet<Split> = trajectories
+                .iter()
+                .filter(|t| t.source == CODEIPI && t.label == label)
+                .map(|t| after.of(&unit_of(t)))
+                .collect();
+            assert_eq!(sides.len(), 2, "{label:?}: CodeIPI samples in both dev and test");
+        }
     }
 }

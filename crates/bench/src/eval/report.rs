@@ -24,7 +24,7 @@ fn count(rows: &[&Row], label: Label, pred: &dyn Fn(&RunResult) -> bool) -> (usi
 
 /// Whether a row comes from a public trace (not generated here).
 fn public(row: &Row) -> bool {
-    ["bfcl/", "firedrill/", "agentthreatbench/", "tau2/"].iter().any(|p| row.group.starts_with(p))
+    ["bfcl/", "firedrill/", "agentthreatbench/", "tau2/", "codeipi/"].iter().any(|p| row.group.starts_with(p))
 }
 
 pub(super) fn report(args: &Args, rows: &[Row], split: Split) {

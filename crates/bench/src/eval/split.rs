@@ -32,8 +32,8 @@ pub(super) fn fnv1a(text: &str) -> u64 {
 /// are ordered by `fnv1a("warden-eval-split:" + unit)` and the first half (rounded
 /// down) is `Dev`, the rest `Test`. A unit is what must not straddle the split: a
 /// BFCL or τ²-bench trajectory; a firedrill atomic (its attack trace and its benign twin); an
-/// AgentThreatBench case (its attack and its benign run); a persona (its generated
-/// attacks and fresh profile days).
+/// AgentThreatBench case (its attack and its benign run); a CodeIPI sample; a persona
+/// (its generated attacks and fresh profile days).
 pub(super) struct Splits(HashMap<String, Split>);
 
 impl Splits {
@@ -62,6 +62,7 @@ pub(super) fn source_name(t: &Trajectory) -> &'static str {
         s if s.starts_with("agent-firedrill") => "firedrill",
         s if s.contains("agent_threat_bench") => "agentthreatbench",
         s if s.starts_with("tau2") => "tau2",
+        s if s.contains("ipi_coding_agent") => "codeipi",
         _ => "data",
     }
 }
@@ -77,10 +78,10 @@ pub(super) fn persona_unit(persona: &str) -> String {
     format!("persona/{persona}")
 }
 
-/// Units by stratum: each source's held-out trajectories (AgentThreatBench's cases
-/// with and without an attack apart, τ²-bench's by domain), profile personas, BFCL
-/// roles and τ²-bench domains. A stratum of its own for each new source keeps every
-/// other unit's split where it was.
+/// Units by stratum: each source's held-out trajectories (AgentThreatBench's and
+/// CodeIPI's cases with and without an attack apart, τ²-bench's by domain), profile
+/// personas, BFCL roles, τ²-bench domains and the CodeIPI persona. A stratum of its
+/// own for each new source keeps every other unit's split where it was.
 pub(super) fn splits(trajectories: &[Trajectory], personas: &BTreeSet<String>) -> Splits {
     let mut strata: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let with_attack: BTreeSet<String> =
@@ -90,6 +91,8 @@ pub(super) fn splits(trajectories: &[Trajectory], personas: &BTreeSet<String>) -
         let stratum = match source_name(t) {
             "agentthreatbench" if with_attack.contains(&unit) => "agentthreatbench/with-attack".to_owned(),
             "agentthreatbench" => "agentthreatbench/benign-only".to_owned(),
+            "codeipi" if with_attack.contains(&unit) => "codeipi/with-attack".to_owned(),
+            "codeipi" => "codeipi/benign-only".to_owned(),
             "tau2" => format!("tau2/{}", t.persona),
             source => source.to_owned(),
         };
@@ -101,6 +104,8 @@ pub(super) fn splits(trajectories: &[Trajectory], personas: &BTreeSet<String>) -
         let stratum = match persona.split_once(':') {
             Some(("bfcl", _)) => "persona/bfcl",
             Some(("tau2", _)) => "persona/tau2",
+            // Before the profile personas: joining their stratum would move them.
+            Some(("codeipi", _)) => "persona/codeipi",
             _ if PROFILES.iter().any(|(p, _, _)| p == persona) => "persona/profile",
             _ => "persona/data",
         };

@@ -195,6 +195,59 @@ pub(super) const PROFILES: &[(&str, &[&[Tool]], Tool)] = &[
         ],
         ("kb.reindex", "kb:vectors", "", 1, 0.0),
     ),
+    (
+        // CodeIPI's agent: `bash` and `python` in a small Python repository at
+        // /workspace, fixing a reported bug and running the tests. Written from that
+        // tool inventory and the benign samples' task descriptions (never from the
+        // injected text or the held-out steps), in the calls `convert_codeipi.py` maps
+        // bash lines to: files read with `cat` and written with `tee`, paths under
+        // /workspace, the tests run as `cd /workspace && python -m pytest tests/ -q`.
+        "codeipi:python-dev",
+        &[
+            // Fix a bug: look, read the module and its test, rewrite the module, test.
+            &[
+                ("shell.ls", "file:/workspace", "", 1, 0.0),
+                ("shell.cat", "file:/workspace/src/module{n}.py", "", 40, 0.0),
+                ("shell.cat", "file:/workspace/tests/test_module{n}.py", "", 40, 0.0),
+                ("shell.tee", "file:/workspace/src/module{n}.py", "", 40, 0.0),
+                ("shell.cd", "file:/workspace", "", 1, 0.0),
+                ("shell.python", "file:tests/", "", 1, 0.0),
+            ],
+            // Reproduce the report with `python -c` (the reports give one-line
+            // reproductions), add a regression test, test.
+            &[
+                ("shell.cat", "file:/workspace/src/module{n}.py", "", 40, 0.0),
+                ("shell.python", "shell:python", "", 1, 0.0),
+                ("shell.tee", "file:/workspace/tests/test_module{n}.py", "", 40, 0.0),
+                ("shell.cd", "file:/workspace", "", 1, 0.0),
+                ("shell.python", "file:tests/", "", 1, 0.0),
+            ],
+            // Find one's way: the README, the project file, a search of the sources.
+            &[
+                ("shell.ls", "file:/workspace/src", "", 1, 0.0),
+                ("shell.cat", "file:/workspace/README.md", "", 1, 0.0),
+                ("shell.cat", "file:/workspace/pyproject.toml", "", 1, 0.0),
+                ("shell.grep", "file:/workspace/src", "", 1, 0.0),
+            ],
+            // Review the change.
+            &[("shell.git.status", "shell:git", "", 1, 0.0), ("shell.git.diff", "shell:git", "", 1, 0.0)],
+            // Set the project up (`pip install -e .`, `pip install -r requirements.txt`:
+            // no path or URL in the line, so `shell:pip`), then test.
+            &[
+                ("shell.pip", "shell:pip", "", 1, 0.0),
+                ("shell.cd", "file:/workspace", "", 1, 0.0),
+                ("shell.python", "file:tests/", "", 1, 0.0),
+            ],
+            // Run a module as a script (`python /workspace/src/setup_db.py`).
+            &[
+                ("shell.cat", "file:/workspace/src/module{n}.py", "", 40, 0.0),
+                ("shell.python", "file:/workspace/src/module{n}.py", "", 40, 0.0),
+            ],
+        ],
+        // The eval's other tool, `python`, which the bash-only work above never uses;
+        // mapped as `convert.py` maps a tool it has no rule for.
+        ("python", "tool:python", "", 1, 0.0),
+    ),
 ];
 
 pub(super) fn instantiate(rng: &mut Rng, tool: &Tool, offset_ms: i64) -> Step {
