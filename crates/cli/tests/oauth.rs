@@ -524,3 +524,25 @@ fn budgets_pause_the_session_and_self_governance_is_refused() {
     let (_, v, _) = w.post("/v1/authorize", &token, &other);
     assert_eq!(v["decision"], json!("approve"), "{v}");
 }
+
+#[test]
+fn a_bad_control_body_names_the_field_not_the_value() {
+    let w = start(&[]);
+    let cases = [
+        (json!({"owner": "team-x", "environment": "moon"}), "environment"),
+        (json!({"owner": "team-x", "environment": 7}), "environment"),
+        (json!({"owner": "team-x", "environment": "prod", "scopes": ["a", 3]}), "scopes[1]"),
+        (json!({"environment": "prod"}), "owner"),
+        (json!({"owner": "team-x", "environment": "prod", "colour": "red"}), "colour"),
+        (json!(["team-x", "prod"]), "body"),
+    ];
+    for (body, field) in cases {
+        let (status, v, _) = w.post("/v1/agents", &w.admin, &body);
+        assert_eq!(status, 400, "{body}: {v}");
+        assert_eq!(v["error"], "invalid_request", "{body}: {v}");
+        assert_eq!(v["fields"][0]["field"], json!(field), "{body}: {v}");
+    }
+    // The same body, put right, registers.
+    let (status, v, _) = w.post("/v1/agents", &w.admin, &json!({"owner": "team-x", "environment": "prod"}));
+    assert_eq!(status, 200, "{v}");
+}

@@ -77,7 +77,7 @@ pub struct LogConfig {
 /// operating-system crash or power loss: `synced` loses nothing, `written` can lose
 /// the decisions of the last few milliseconds (those the syncer, which runs one
 /// fdatasync after another beside the writer, had not yet covered; `/metrics`
-/// shows the gap as `warden_log_sequenced_size - warden_log_synced_size`).
+/// shows the gap as `warden_log_sequenced_entries - warden_log_synced_entries`).
 /// `synced` adds one fdatasync to every action's latency; telemetry, control
 /// changes and checkpoints always wait for it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
