@@ -51,8 +51,10 @@ pub enum SnapshotError {
     /// The bytes end early or hold an impossible value.
     #[error("snapshot is corrupt: {0}")]
     Corrupt(&'static str),
-    /// The snapshot was taken with a different chain table.
-    #[error("snapshot was taken with {found} chains but the engine has {expected}")]
+    /// The snapshot was taken with a chain table that the engine's does not begin with.
+    #[error(
+        "snapshot was taken with a table of {found} chains that the engine's {expected} chains do not begin with (chains may only be appended)"
+    )]
     Chains {
         /// Chains in the snapshot.
         found: usize,

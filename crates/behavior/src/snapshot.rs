@@ -496,7 +496,8 @@ impl Engine {
     }
 
     /// An engine restored from [`Engine::snapshot`] bytes. The chain table must be
-    /// the one the snapshot was taken with (sessions hold progress per chain).
+    /// the one the snapshot was taken with, or that table with chains appended
+    /// (sessions and baselines hold progress and learning per chain, by position).
     pub fn restore(config: Config, clock: Arc<dyn Clock>, bytes: &[u8]) -> Result<Engine, SnapshotError> {
         let engine =
             Engine::new(config, clock).map_err(|_| SnapshotError::Corrupt("the configuration is invalid"))?;
@@ -504,12 +505,15 @@ impl Engine {
         let version = header(&mut r, ENGINE_MAGIC, "WBEN")?;
         let chains = r.len(crate::limits::CHAINS_MAX)?;
         let expected = engine.config.taxonomy.chains.len();
-        let mut same = chains == expected;
+        // Chains appended since the snapshot start with no progress and were never
+        // run while learning; a chain removed, renamed or moved would shift the
+        // progress and learning bits of the others.
+        let mut prefix = chains <= expected;
         for index in 0..chains {
             let id = r.str(NAME_BYTES_MAX)?;
-            same &= engine.config.taxonomy.chains.get(index).is_some_and(|c| c.id == id);
+            prefix &= engine.config.taxonomy.chains.get(index).is_some_and(|c| c.id == id);
         }
-        if !same {
+        if !prefix {
             return Err(SnapshotError::Chains { found: chains, expected });
         }
         let taxonomy = &engine.config.taxonomy;

@@ -518,6 +518,18 @@ impl Default for Taxonomy {
                 "*.netrc*",
                 "*/etc/shadow*",
                 "*credentials.json*",
+                // Environment variables named for a secret (`env:AWS_SECRET_ACCESS_KEY`,
+                // `env:DATABASE_URL`, which holds a password).
+                "env:*key*",
+                "env:*secret*",
+                "env:*token*",
+                "env:*passw*",
+                "env:*credential*",
+                "env:*database_url*",
+                // A file named for secrets: a dotfile (`~/.secret`, `.secrets`) or
+                // `secrets.<ext>` (`secrets.yaml`, `secrets.json`).
+                "*/.secret*",
+                "*/secrets.*",
             ],
         ));
         all.extend(rules(
@@ -668,6 +680,12 @@ pub fn default_chains() -> Vec<Chain> {
                 step(&[PrivilegeEscalation, Governance], false, Tactic::PrivilegeEscalation),
             ],
         ),
+        // One step: reading credentials (a key file, a secret store, a secret in the
+        // environment) in a session of an agent that never did while learning. Its
+        // other findings measure a first look at a file by how often the agent meets
+        // new files, which for a coding agent is all day; a first credential is not
+        // one more file.
+        chain("credential-access", 0.6, vec![step(&[CredentialAccess], false, Tactic::CredentialAccess)]),
     ]
 }
 

@@ -211,6 +211,28 @@ fn a_credential_then_lateral_movement_chain_names_its_tactics() {
 }
 
 #[test]
+fn a_first_credential_read_is_credential_access_on_its_own() {
+    for (session, intent, resource) in [
+        ("sess_k1", "shell.python", "env:AWS_SECRET_ACCESS_KEY"),
+        ("sess_k2", "shell.cat", "file:/root/.secret_token"),
+        ("sess_k3", "shell.cat", "file:/workspace/.env"),
+    ] {
+        let engine = trained("agt_support");
+        let at = DAY0_MS + 2 * 86_400_000 + 11 * 3_600_000;
+        let outcome = Call::new("agt_support", session, at, intent, resource).observe(&engine);
+        let chain = outcome.findings.iter().find(|f| f.kind == FindingKind::Chain).unwrap();
+        assert_eq!(chain.subject, "credential-access", "{resource}");
+        assert_eq!(chain.tactics, vec![Tactic::CredentialAccess]);
+        assert!(outcome.session_risk >= 0.6, "{resource}: {:?}", outcome.findings);
+    }
+    // Not every environment variable is a secret.
+    let engine = trained("agt_support");
+    let at = DAY0_MS + 2 * 86_400_000 + 11 * 3_600_000;
+    let outcome = Call::new("agt_support", "sess_k4", at, "shell.echo", "env:HOME").observe(&engine);
+    assert!(outcome.findings.iter().all(|f| f.kind != FindingKind::Chain), "{:?}", outcome.findings);
+}
+
+#[test]
 fn collection_then_exfiltration_to_a_new_host_is_a_chain() {
     let engine = trained("agt_support");
     let at = DAY0_MS + 2 * 86_400_000 + 11 * 3_600_000;
@@ -515,6 +537,25 @@ fn agent_snapshot_restores_identical_behavior_in_another_engine() {
     assert_eq!(replay(&other, &calls), replay(&original, &calls));
     assert!(engine(config()).restore_agent("agt_x", b"WBAG\x02").is_err());
     assert!(engine(config()).restore_agent("agt_x", b"nope").is_err());
+}
+
+#[test]
+fn a_snapshot_restores_into_a_chain_table_with_chains_appended_but_not_reordered() {
+    let original = trained("agt_support");
+    let bytes = original.snapshot();
+    let clock = || Arc::new(FixedClock(time::OffsetDateTime::from_unix_timestamp(DAY0_MS / 1000).unwrap()));
+    let mut appended = config();
+    let extra = appended.taxonomy.chains[0].clone();
+    appended.taxonomy.chains.push(warden_behavior::Chain { id: "appended".into(), ..extra });
+    let restored = Engine::restore(appended, clock(), &bytes).unwrap();
+    assert_eq!(restored.baseline("agt_support"), original.baseline("agt_support"));
+    let mut reordered = config();
+    reordered.taxonomy.chains.swap(0, 1);
+    let error = Engine::restore(reordered, clock(), &bytes).unwrap_err().to_string();
+    assert!(error.contains("chains may only be appended"), "{error}");
+    let mut shorter = config();
+    shorter.taxonomy.chains.pop();
+    assert!(Engine::restore(shorter, clock(), &bytes).is_err());
 }
 
 /// Snapshots written by the previous format (version 2) of [`trained`]`("agt_support")`.
