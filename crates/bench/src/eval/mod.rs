@@ -254,6 +254,13 @@ fn load(args: &Args) -> Result<Vec<Trajectory>, String> {
 /// The resource class, by the same rules as `data/convert.py` (an operator's table).
 fn class_of(resource: &str) -> &'static str {
     let name = resource.split_once(':').map_or(resource, |(_, n)| n);
+    if resource.starts_with("env:") {
+        let upper = name.to_ascii_uppercase();
+        let secret = ["KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "DATABASE_URL"];
+        if name == "*" || secret.iter().any(|s| upper.contains(s)) {
+            return "prod/data/restricted";
+        }
+    }
     let secret = [".ssh/", "id_rsa", ".aws/credentials", ".pem", ".netrc", "credentials.json"];
     if secret.iter().any(|s| name.contains(s)) || name.ends_with("/.env") || name == ".env" {
         return "prod/data/restricted";
@@ -1044,5 +1051,13 @@ mod tests {
                 .collect();
             assert_eq!(sides.len(), 2, "{label:?}: CodeIPI samples in both dev and test");
         }
+    }
+
+    #[test]
+    fn class_of_follows_the_converters_rule_for_environment_variables() {
+        assert_eq!(super::class_of("env:AWS_SECRET_ACCESS_KEY"), "prod/data/restricted");
+        assert_eq!(super::class_of("env:database_url"), "prod/data/restricted");
+        assert_eq!(super::class_of("env:*"), "prod/data/restricted");
+        assert_eq!(super::class_of("env:HOME"), "dev/data/internal");
     }
 }
