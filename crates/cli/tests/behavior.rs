@@ -636,6 +636,9 @@ fn invalid_behavior_configuration_exits_2_naming_each_key() {
     let (code, err) = serve_with_env(&data, &[("WARDEN_BEHAVIOR__SURGE_ARRIVALS_MIN", "1")]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("behavior.surge_arrivals_min"), "{err}");
+    let (code, err) = serve_with_env(&data, &[("WARDEN_GATEWAY__LIMITS__CONNECTIONS_MAX", "0")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("gateway.limits.connections_max"), "{err}");
     assert!(!data.exists(), "a rejected configuration creates nothing");
 
     // An unknown key in `[behavior]` and a value of the wrong type.

@@ -227,6 +227,20 @@ fn oversize_bodies_are_413_and_a_full_queue_is_503() {
     assert_eq!(slow.join().unwrap(), 200);
 }
 
+#[test]
+fn gateway_limits_come_from_the_environment_too() {
+    let echo = start_testkit(&["echo", "127.0.0.1:0"]);
+    let g = Gateway::start(
+        &config(&echo.url, ""),
+        &[("GH_TOKEN", "upstream-secret"), ("WARDEN_GATEWAY__LIMITS__REQUEST_BODY_BYTES_MAX", "1024")],
+    );
+    let (_, _, token) = g.agent_token();
+    let (status, v) = send(&g, "POST", "/proxy/github/repos/acme/web/issues", &token, &[], &"x".repeat(2000));
+    assert_eq!(status, 413, "{v}");
+    let (status, v) = send(&g, "POST", "/proxy/github/repos/acme/web/issues", &token, &[], &"x".repeat(1000));
+    assert_eq!(status, 200, "{v}");
+}
+
 /// A session token of a new agent whose session has `budgets`.
 fn token_with_budgets(g: &Gateway, budgets: &Value) -> String {
     let a =

@@ -130,8 +130,15 @@ impl Default for TelemetryConfig {
 }
 
 /// Keys that may come from the environment, as `WARDEN_<KEY>` with `__` for nesting.
-const ENV_KEYS: [&str; 22] = [
+const ENV_KEYS: [&str; 29] = [
     "gateway__hold_timeout_ms",
+    "gateway__limits__connections_max",
+    "gateway__limits__queue_max",
+    "gateway__limits__request_body_bytes_max",
+    "gateway__limits__response_body_bytes_max",
+    "gateway__limits__connect_timeout_ms",
+    "gateway__limits__first_byte_timeout_ms",
+    "gateway__limits__total_timeout_ms",
     "gateway__forensic_body_bytes_max",
     "gateway__forensic_retention_days",
     "behavior__learning_events_min",
