@@ -22,7 +22,7 @@ pub struct Config {
     pub novel_location_weight: f32,
     /// Weight of a never-seen destination.
     pub novel_destination_weight: f32,
-    /// Weight of a send to an organization (a destination's last two labels, see
+    /// Weight of a send to an organization (a destination's registrable domain, see
     /// `known_domain_discount`) the agent's sends never reached, before its surprise
     /// (from how concentrated its sends are) is applied.
     pub novel_organization_weight: f32,

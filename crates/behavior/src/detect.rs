@@ -96,23 +96,32 @@ pub(crate) fn location_hash(resource: &str) -> (u32, Option<u32>) {
 }
 
 /// The organization a destination belongs to, as a hash stable across processes:
-/// for a name with dots (`email:team3.acme.example`, `host:api.github.com`) its last
-/// two labels whatever the scheme (`acme.example`: mail and web to one organization
-/// are one organization), the whole address for an IP; a name without dots
+/// for a name with dots (`email:team3.acme.example`, `host:api.github.com`) its
+/// registrable domain by the public suffix list, lower-cased, whatever the scheme
+/// (`acme.example`: mail and web to one organization are one organization;
+/// `mail.example.co.uk` is `example.co.uk`, and a name the list does not know ends
+/// in a one-label suffix, so `team3.acme.example` is `acme.example`); a public suffix
+/// itself is its own domain; the whole address for an IP; a name without dots
 /// (`user:USR002`, `account:DE89…`) is its own domain, scheme included.
 pub(crate) fn domain_hash(destination: &str) -> u32 {
     let (scheme, name) = destination.split_once(':').unwrap_or(("", destination));
     let name = name.rsplit_once('@').map_or(name, |(_, domain)| domain);
     let name = name.trim_end_matches('.');
     let numeric = name.split('.').all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit()));
-    let mut dots = name.rmatch_indices('.');
-    match (dots.next(), dots.next()) {
-        (Some(_), Some((at, _))) if !numeric => {
-            fnv32(&[b"domain:", name.get(at + 1..).unwrap_or(name).as_bytes()])
-        }
-        (Some(_), None) if !numeric => fnv32(&[b"domain:", name.as_bytes()]),
-        _ => fnv32(&[scheme.as_bytes(), b":", name.as_bytes()]),
+    if numeric || !name.contains('.') {
+        return fnv32(&[scheme.as_bytes(), b":", name.as_bytes()]);
     }
+    // The list is lower-case; a host name is at most 253 bytes, so a longer name is
+    // not one and is hashed as given.
+    let mut lower = [0u8; 253];
+    let Some(buffer) = lower.get_mut(..name.len()) else {
+        return fnv32(&[b"domain:", name.as_bytes()]);
+    };
+    buffer.copy_from_slice(name.as_bytes());
+    buffer.make_ascii_lowercase();
+    let buffer: &[u8] = buffer;
+    let registrable = psl::domain(buffer).map_or(buffer, |domain| domain.as_bytes());
+    fnv32(&[b"domain:", registrable])
 }
 
 /// Families only an action that changes something can be in.
@@ -721,5 +730,24 @@ mod tests {
         assert_ne!(domain_hash("user:USR002"), domain_hash("user:USR003"));
         assert_ne!(domain_hash("user:USR002"), domain_hash("account:USR002"));
         assert_ne!(domain_hash("host:10.0.3.4"), domain_hash("host:10.0.7.4"));
+    }
+
+    #[test]
+    fn an_organization_is_its_registrable_domain_by_the_public_suffix_list() {
+        // Two labels of a multi-label suffix are no organization.
+        let example = domain_hash("email:mail.example.co.uk");
+        assert_eq!(domain_hash("host:www.example.co.uk"), example);
+        assert_ne!(domain_hash("email:other.co.uk"), example);
+        assert_ne!(domain_hash("email:other.co.uk"), domain_hash("email:third.co.uk"));
+        // Case does not make another organization.
+        assert_eq!(domain_hash("email:Bob@Mail.Example.CO.UK"), example);
+        assert_eq!(domain_hash("host:API.GitHub.com"), domain_hash("host:github.com"));
+        // Sites under a hosting suffix have different owners.
+        assert_ne!(domain_hash("host:alice.github.io"), domain_hash("host:bob.github.io"));
+        // A suffix alone, and a name too long to be a host name, are themselves.
+        assert_eq!(domain_hash("host:co.uk"), domain_hash("email:co.uk"));
+        let long = format!("host:{}.example", "a".repeat(300));
+        assert_eq!(domain_hash(&long), domain_hash(&long));
+        assert_ne!(domain_hash(&long), domain_hash("host:a.example"));
     }
 }
