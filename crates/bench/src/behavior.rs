@@ -33,6 +33,13 @@ pub struct Args {
     /// RNG seed for the fleet and its traffic.
     #[arg(long, default_value_t = 0x5EED)]
     seed: u64,
+    /// Threads for the throughput phase (default: the machine's cores); each agent's
+    /// events stay on one thread, in order, as one agent's calls arrive in order.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Events in each throughput run (one thread, then `--threads`).
+    #[arg(long, default_value_t = 500_000)]
+    throughput_events: usize,
 }
 
 const ROLES: usize = 40;
@@ -307,7 +314,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         std::hint::black_box((s, a));
     }
     let us = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
-    let agents = args.agents.max(1) as f64;
+    let fleet = args.agents.max(1) as f64;
     println!();
     println!(
         "| agents | learning events/agent | events timed | observe p50 (µs) | observe p99 (µs) | observe p99.9 (µs) | risk() p50 (µs) | findings/event | RSS growth/agent (B) | engine heap/agent (B) |"
@@ -323,8 +330,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         us(&observe, 0.999),
         us(&risk, 0.5),
         findings as f64 / observe.len().max(1) as f64,
-        rss_after.saturating_sub(rss_before) as f64 * 1024.0 / agents,
-        heap as f64 / agents,
+        rss_after.saturating_sub(rss_before) as f64 * 1024.0 / fleet,
+        heap as f64 / fleet,
     );
     println!("\nfindings while timing, by kind: {kinds:?}");
     println!("of them scoring at least 0.3: {strong:?}");
@@ -333,5 +340,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         observe.len(),
         flagged as f64 * 100.0 / observe.len().max(1) as f64
     );
+
+    // Throughput: fresh steady-state events, once on one thread and once spread over
+    // `threads` (each agent on one of them), timed wall-clock.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = args.threads.unwrap_or(cores).max(1);
+    let mut rates = Vec::new();
+    for lanes_count in [1, threads] {
+        let mut lanes: Vec<Vec<Event>> = (0..lanes_count).map(|_| Vec::new()).collect();
+        for _ in 0..args.throughput_events {
+            let index = rng.below(args.agents);
+            if let (Some(event), Some(lane)) =
+                (next_event(&mut rng, &roles, &mut agents, index), lanes.get_mut(index % lanes_count))
+            {
+                lane.push(event);
+            }
+        }
+        let total: usize = lanes.iter().map(Vec::len).sum();
+        let t = Instant::now();
+        std::thread::scope(|scope| {
+            for lane in &lanes {
+                let engine = &engine;
+                scope.spawn(move || {
+                    for event in lane {
+                        std::hint::black_box(engine.observe(&event.observation()));
+                    }
+                });
+            }
+        });
+        rates.push((lanes_count, total as f64 / t.elapsed().as_secs_f64()));
+    }
+    let one = rates.first().map_or(1.0, |r| r.1);
+    print!("\nthroughput (observe, {} events per run, {cores} cores):", args.throughput_events);
+    for (n, rate) in &rates {
+        print!(" {n} thread{}: {rate:.0} events/s ({:.2}x);", if *n == 1 { "" } else { "s" }, rate / one);
+    }
+    println!();
     Ok(())
 }

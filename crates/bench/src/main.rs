@@ -8,8 +8,8 @@
 //!   serve` HTTP proxy: closed-loop throughput and open-loop latency, same run.
 //! - `proofs`: builds (or reuses) a store with N leaves and measures inclusion and
 //!   consistency proof generation latency at random positions.
-//! - `behavior`: the behavior engine with 100,000 agents: `observe` latency and
-//!   memory per agent.
+//! - `behavior`: the behavior engine with 100,000 agents: `observe` latency,
+//!   memory per agent, and throughput on one thread and on several.
 //! - `eval`: labelled benign and attack trajectories replayed through the behavior
 //!   engine: detection and false-positive rates per detector.
 #![allow(clippy::print_stdout)]
@@ -47,7 +47,7 @@ enum Command {
     BareProxy(gateway::BareProxyArgs),
     /// The full decision path with 10,000 policies.
     Decide(decide::Args),
-    /// The behavior engine with 100,000 agents: observe latency and memory per agent.
+    /// The behavior engine with 100,000 agents: observe latency, memory per agent, throughput.
     Behavior(behavior::Args),
     /// Labelled evaluation of the behavior engine: detection and false-positive rates.
     Eval(eval::Args),
