@@ -6,7 +6,7 @@
 
 use crate::behavior::Rng;
 
-use super::{Step, Trajectory, step};
+use super::data::{Step, Trajectory, step};
 
 /// One tool in a persona profile: intent, resource pattern, destination pattern
 /// (`{n}` and `{d}` drawn from a pool of `pool`; a destination is new to everyone
