@@ -3,9 +3,10 @@
 //! credential is refused here whatever its policy says, and the attempt is logged.
 
 mod agents;
+mod body;
 mod sessions;
 
-pub use agents::parse_body;
+pub use body::parse_body;
 pub(crate) use sessions::load as load_session;
 
 use std::path::PathBuf;

@@ -52,7 +52,7 @@ async fn start(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     operator.admin()?;
-    let body: StartBody = super::agents::parse_body(&body)?;
+    let body: StartBody = super::parse_body(&body)?;
     let agent = load_agent(&state, &body.agent_id).map_err(|e| match e {
         ApiError::NotFound(m) => ApiError::field("agent_id", m),
         other => other,
@@ -177,7 +177,7 @@ async fn set_budgets(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     operator.admin()?;
-    let budgets: Budgets = super::agents::parse_body(&body)?;
+    let budgets: Budgets = super::parse_body(&body)?;
     let (mut session, usage) = load(&state, &id)?;
     record(
         &state,
